@@ -1,0 +1,1 @@
+"""Telegram layer (aiogram 3): entry point, composition root, handlers, locales."""

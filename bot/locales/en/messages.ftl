@@ -1,0 +1,35 @@
+# English. Keys are shared by all locales; tests check every key exists in each of them.
+
+start-welcome = Hi, { $name }! I make videos with AI models such as Veo, Sora, Vidu and Kling.
+    Your balance: { $balance } credits.
+balance = Your balance: { $balance } credits.
+unknown-command = Sorry, I don't know that command. Send /help to see what I can do.
+insufficient-funds = Not enough credits: this costs { $price }, you have { $balance }. You need { $shortfall } more.
+
+error-model-mismatch = This request belongs to another model than { $model }.
+error-model-unavailable = This model is not available right now.
+error-mode-unsupported = { $model } cannot do this kind of video ({ $mode }).
+error-duration-not-allowed = This duration is not available. Choose one of: { $allowed } seconds.
+error-aspect-not-allowed = This aspect ratio is not available. Choose one of: { $allowed }.
+error-resolution-not-allowed = This resolution is not available. Choose one of: { $allowed }.
+error-audio-always = { $model } always creates sound; it cannot be switched off.
+error-audio-unsupported = { $model } makes silent videos only.
+error-prompt-empty = Please describe the video you want.
+error-prompt-too-long = The description is too long: { $length } characters, at most { $max }.
+error-negative-prompt-unsupported = { $model } does not take a negative prompt.
+error-negative-prompt-too-long = The negative prompt is too long: at most { $max } characters.
+error-seed-unsupported = { $model } does not take a seed.
+error-seed-range = The seed must be a whole number from 0 to { $max }.
+error-first-frame-required = Please send the image for the first frame.
+error-last-frame-required = Please send the image for the last frame.
+error-image-not-expected = This mode ({ $mode }) does not use that image.
+error-reference-count = Send between 1 and { $max } reference images (you sent { $count }).
+error-source-required = Choose the video to continue from your /library.
+error-source-not-expected = This mode ({ $mode }) does not continue an earlier video.
+error-no-route = No provider can make { $model } with these settings right now. Try other settings.
+
+rule-hd-needs-8s = 1080p and 4K videos are 8 seconds long. Choose 8 seconds or a lower resolution.
+rule-mode-needs-8s = This mode makes 8-second videos only. Choose 8 seconds.
+rule-extend-720p = Videos can only be extended at 720p.
+rule-8s-needs-720p = 8-second videos are available at 720p only.
+rule-music-needs-4s = Background music is available for 4-second videos only.

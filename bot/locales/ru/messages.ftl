@@ -1,0 +1,35 @@
+# Русский.
+
+start-welcome = Привет, { $name }! Я создаю видео с помощью нейросетей: Veo, Sora, Vidu, Kling и других.
+    Ваш баланс: { $balance } кредитов.
+balance = Ваш баланс: { $balance } кредитов.
+unknown-command = Такой команды я не знаю. Отправьте /help, чтобы увидеть, что я умею.
+insufficient-funds = Недостаточно кредитов: стоимость { $price }, у вас { $balance }. Не хватает { $shortfall }.
+
+error-model-mismatch = Этот запрос относится не к модели { $model }.
+error-model-unavailable = Эта модель сейчас недоступна.
+error-mode-unsupported = { $model } не умеет делать такое видео ({ $mode }).
+error-duration-not-allowed = Такая длительность недоступна. Выберите: { $allowed } с.
+error-aspect-not-allowed = Такое соотношение сторон недоступно. Выберите: { $allowed }.
+error-resolution-not-allowed = Такое разрешение недоступно. Выберите: { $allowed }.
+error-audio-always = { $model } всегда создаёт звук, отключить его нельзя.
+error-audio-unsupported = { $model } создаёт только видео без звука.
+error-prompt-empty = Опишите, какое видео вы хотите.
+error-prompt-too-long = Описание слишком длинное: { $length } символов, допустимо не больше { $max }.
+error-negative-prompt-unsupported = { $model } не принимает негативный промпт.
+error-negative-prompt-too-long = Негативный промпт слишком длинный: не больше { $max } символов.
+error-seed-unsupported = { $model } не принимает seed.
+error-seed-range = Seed должен быть целым числом от 0 до { $max }.
+error-first-frame-required = Отправьте изображение для первого кадра.
+error-last-frame-required = Отправьте изображение для последнего кадра.
+error-image-not-expected = В этом режиме ({ $mode }) это изображение не используется.
+error-reference-count = Отправьте от 1 до { $max } референсных изображений (сейчас { $count }).
+error-source-required = Выберите видео для продолжения в /library.
+error-source-not-expected = Этот режим ({ $mode }) не продолжает прежнее видео.
+error-no-route = Сейчас ни один провайдер не может сделать { $model } с такими настройками. Попробуйте другие.
+
+rule-hd-needs-8s = Видео в 1080p и 4K длятся 8 секунд. Выберите 8 секунд или меньшее разрешение.
+rule-mode-needs-8s = В этом режиме видео длятся только 8 секунд. Выберите 8 секунд.
+rule-extend-720p = Продлить можно только видео в 720p.
+rule-8s-needs-720p = Видео длиной 8 секунд доступны только в 720p.
+rule-music-needs-4s = Фоновая музыка доступна только для видео длиной 4 секунды.

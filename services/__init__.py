@@ -1,0 +1,1 @@
+"""Domain services: catalog, pricing, requests, wallet, generation lifecycle. No aiogram here."""

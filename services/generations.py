@@ -1,0 +1,224 @@
+"""The generation lifecycle: paid → queued → running → succeeded → delivered, or failed/cancelled with a refund.
+
+Every step is one guarded storage operation ("only from these statuses"), so duplicate provider
+callbacks, a poll racing a callback, two replicas or a restart can never apply an outcome twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from services.catalog import AvailableModel, Catalog
+from services.pricing import quote
+from services.settings import Settings
+from services.validation import Problem, validate_request
+from services.video_request import VideoRequest
+from storage.interfaces import Store
+from storage.records import (
+    ACTIVE_STATUSES,
+    REFUNDED_STATUSES,
+    Generation,
+    GenerationCreated,
+    GenerationStatus,
+    InsufficientFunds,
+    NewGeneration,
+    NotRefundable,
+    RefundOutcome,
+)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """The request cannot be made as asked; nothing was charged."""
+
+    problems: list[Problem]
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    generation: Generation
+    #: True when the video arrived after the generation had already failed and been refunded.
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """The outcome was already applied (duplicate callback, second poller) or the id is unknown."""
+
+    generation: Generation | None
+
+
+CreateResult = GenerationCreated | InsufficientFunds | Invalid
+SuccessResult = Succeeded | Ignored
+
+_QUEUED = frozenset({GenerationStatus.QUEUED})
+_RUNNING = frozenset({GenerationStatus.RUNNING})
+_SUCCEEDED = frozenset({GenerationStatus.SUCCEEDED})
+
+
+class GenerationService:
+    def __init__(self, store: Store, catalog: Catalog, settings: Settings, *, clock: Clock = utcnow) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        self.offers: dict[str, AvailableModel] = {o.model.key: o for o in catalog.available(settings)}
+
+    def offer(self, model_key: str) -> AvailableModel | None:
+        return self.offers.get(model_key)
+
+    def price(self, request: VideoRequest) -> int | None:
+        offer = self.offers.get(request.model)
+        return None if offer is None else quote(offer.model, request)
+
+    def check(self, request: VideoRequest) -> list[Problem]:
+        offer = self.offers.get(request.model)
+        if offer is None:
+            return [Problem("error-model-unavailable", {"model": request.model})]
+        return validate_request(request, offer)
+
+    async def create(
+        self, *, user_id: int, chat_id: int, request: VideoRequest, request_key: str | None = None
+    ) -> CreateResult:
+        """Validate, price, then debit and insert the row in one atomic step.
+
+        `request_key` (e.g. the callback query id of the "pay" button) turns a double tap into one order.
+        """
+        problems = self.check(request)
+        if problems:
+            return Invalid(problems)
+        offer = self.offers[request.model]
+        request = request.with_defaults(offer.model)
+        assert request.duration and request.resolution and request.aspect_ratio
+        routes = offer.routes_for(
+            mode=request.mode,
+            duration=request.duration,
+            resolution=request.resolution,
+            aspect_ratio=request.aspect_ratio,
+        )
+        now = self._clock()
+        timeout = self._settings.provider(routes[0].provider).hard_timeout_minutes
+        return await self._store.create_generation(
+            NewGeneration(
+                id=uuid.uuid4().hex,
+                user_id=user_id,
+                chat_id=chat_id,
+                model=request.model,
+                mode=request.mode,
+                prompt=request.prompt.strip(),
+                request=request.model_dump(mode="json"),
+                cost=quote(offer.model, request),
+                created_at=now,
+                deadline_at=now + timedelta(minutes=timeout),
+                request_key=request_key,
+            )
+        )
+
+    async def mark_running(
+        self, generation_id: str, *, provider: str, provider_model_id: str, task_id: str
+    ) -> Generation | None:
+        """The provider accepted the task; the hard timeout now counts from this route's provider."""
+        now = self._clock()
+        timeout = self._settings.provider(provider).hard_timeout_minutes
+        return await self._store.transition_generation(
+            generation_id,
+            to=GenerationStatus.RUNNING,
+            allowed_from=_QUEUED,
+            fields={
+                "route_provider": provider,
+                "route_model_id": provider_model_id,
+                "provider_task_id": task_id,
+                "progress": 0,
+                "deadline_at": now + timedelta(minutes=timeout),
+                "next_poll_at": now + timedelta(seconds=self._settings.poll_interval_seconds),
+            },
+            now=now,
+        )
+
+    async def report_progress(self, generation_id: str, progress: int) -> Generation | None:
+        return await self._store.update_generation(
+            generation_id,
+            only_if=_RUNNING,
+            fields={"progress": max(0, min(100, progress))},
+            now=self._clock(),
+        )
+
+    async def mark_succeeded(self, generation_id: str, *, result_path: str) -> SuccessResult:
+        """Record the stored video. After a refund the video is still kept and delivered, free of charge."""
+        now = self._clock()
+        generation = await self._store.transition_generation(
+            generation_id,
+            to=GenerationStatus.SUCCEEDED,
+            allowed_from=ACTIVE_STATUSES,
+            fields={"result_path": result_path, "progress": 100},
+            now=now,
+        )
+        if generation is not None:
+            return Succeeded(generation, late=False)
+        current = await self._store.get_generation(generation_id)
+        if current is None or current.status not in REFUNDED_STATUSES or current.result_path is not None:
+            return Ignored(current)
+        late = await self._store.update_generation(
+            generation_id, only_if=REFUNDED_STATUSES, fields={"result_path": result_path}, now=now
+        )
+        return Ignored(current) if late is None else Succeeded(late, late=True)
+
+    async def mark_delivered(self, generation_id: str, *, file_id: str | None) -> Generation | None:
+        """The video reached the chat; `file_id` lets /library resend it without an upload."""
+        now = self._clock()
+        generation = await self._store.transition_generation(
+            generation_id,
+            to=GenerationStatus.DELIVERED,
+            allowed_from=_SUCCEEDED,
+            fields={"file_id": file_id},
+            now=now,
+        )
+        if generation is not None:
+            return generation
+        current = await self._store.get_generation(generation_id)
+        if current is None or current.status not in REFUNDED_STATUSES or current.result_path is None:
+            return None
+        if current.delivered_at is not None:
+            return None
+        return await self._store.update_generation(
+            generation_id, only_if=REFUNDED_STATUSES, fields={"file_id": file_id, "delivered_at": now}, now=now
+        )
+
+    async def fail(self, generation_id: str, *, code: str, message: str | None = None) -> RefundOutcome:
+        """Failed for any reason (provider error, safety filter, no video, hard timeout): refund once."""
+        return await self._store.end_with_refund(
+            generation_id,
+            to=GenerationStatus.FAILED,
+            allowed_from=ACTIVE_STATUSES,
+            error_code=code,
+            error_message=message,
+            now=self._clock(),
+        )
+
+    async def cancel(self, generation_id: str, *, user_id: int, provider_can_stop: bool) -> RefundOutcome:
+        """The owner cancels: always while queued, while running only if the provider can still stop it."""
+        current = await self._store.get_generation(generation_id)
+        if current is None or current.user_id != user_id:
+            return NotRefundable(None)
+        allowed = ACTIVE_STATUSES if provider_can_stop else _QUEUED
+        return await self._store.end_with_refund(
+            generation_id,
+            to=GenerationStatus.CANCELLED,
+            allowed_from=allowed,
+            error_code="cancelled",
+            error_message=None,
+            now=self._clock(),
+        )
+
+    async def get_for_user(self, generation_id: str, user_id: int) -> Generation | None:
+        """The generation only if `user_id` owns it: forged or foreign ids look the same as unknown ones."""
+        generation = await self._store.get_generation(generation_id)
+        return generation if generation is not None and generation.user_id == user_id else None

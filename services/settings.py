@@ -1,0 +1,307 @@
+"""All configuration, from the environment and `.env` (pydantic-settings).
+
+Secrets are `SecretStr`, so they print as `**********` in logs, reprs and error messages. A wrong or
+missing setting raises `ConfigError` with one readable line per problem, named by its variable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Language = Literal["en", "ru", "zh"]
+
+#: Providers and the settings that configure them. Kling signs JWTs with two keys instead of one.
+PROVIDERS = ("openai", "laozhang", "gemini", "kie", "runware", "runway", "ark", "dashscope", "kling", "demo")
+
+_BOT_TOKEN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+#: Provider hard timeouts in minutes: well under each provider's own task/result lifetime.
+DEFAULT_HARD_TIMEOUTS = {
+    "openai": 40,
+    "laozhang": 40,
+    "gemini": 20,
+    "kie": 30,
+    "runware": 30,
+    "runway": 30,
+    "ark": 30,
+    "dashscope": 30,
+    "kling": 40,
+    "demo": 5,
+}
+
+
+class ConfigError(Exception):
+    """Configuration is unusable; `problems` holds one human sentence per bad setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Configuration problems:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True, slots=True)
+class StarsPack:
+    credits: int
+    stars: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    base_url: str
+    api_key: SecretStr | None
+    hard_timeout_minutes: int
+    secret_key: SecretStr | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.api_key is not None and (self.name != "kling" or self.secret_key is not None)
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    # Telegram
+    bot_token: SecretStr
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    telegram_upload_limit_mb: int = Field(50, ge=1, le=2000)
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = Field(None, validate_default=True)
+    public_base_url: AnyHttpUrl | None = None
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(8080, ge=1, le=65535)
+
+    # storage
+    data_dir: Path = Path("./data")
+    supabase_url: AnyHttpUrl | None = None
+    supabase_service_role_key: SecretStr | None = Field(None, validate_default=True)
+    supabase_bucket: str = Field("generations", min_length=1)
+    redis_url: SecretStr | None = None
+    media_link_secret: SecretStr | None = None
+    media_link_ttl_seconds: int = Field(86400, ge=60)
+
+    # product
+    demo_mode: bool = False
+    demo_delay_seconds: float = Field(6.0, ge=0)
+    catalog_path: Path | None = None
+    default_language: Language = "en"
+    poll_interval_seconds: float = Field(10.0, gt=0, le=600)
+    hard_timeout_minutes: int = Field(30, ge=1, le=2880)
+    hard_timeouts: Annotated[dict[str, int], NoDecode] = Field(default_factory=dict)
+    stars_packs: Annotated[list[StarsPack], NoDecode] = Field(
+        default_factory=lambda: [StarsPack(100, 100), StarsPack(550, 500), StarsPack(1200, 1000)]
+    )
+    stars_per_credit: Decimal = Field(Decimal(1), gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # providers
+    openai_api_key: SecretStr | None = None
+    openai_base_url: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
+    laozhang_api_key: SecretStr | None = None
+    laozhang_base_url: AnyHttpUrl = AnyHttpUrl("https://api.laozhang.ai/v1")
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: AnyHttpUrl = AnyHttpUrl("https://generativelanguage.googleapis.com")
+    kie_api_key: SecretStr | None = None
+    kie_base_url: AnyHttpUrl = AnyHttpUrl("https://api.kie.ai")
+    kie_upload_base_url: AnyHttpUrl = AnyHttpUrl("https://kieai.redpandaai.co")
+    kie_webhook_hmac_key: SecretStr | None = None
+    runware_api_key: SecretStr | None = None
+    runware_base_url: AnyHttpUrl = AnyHttpUrl("https://api.runware.ai/v1")
+    runway_api_key: SecretStr | None = None
+    runway_base_url: AnyHttpUrl = AnyHttpUrl("https://api.dev.runwayml.com")
+    ark_api_key: SecretStr | None = None
+    ark_base_url: AnyHttpUrl = AnyHttpUrl("https://ark.ap-southeast.bytepluses.com/api/v3")
+    dashscope_api_key: SecretStr | None = None
+    dashscope_base_url: AnyHttpUrl = AnyHttpUrl("https://dashscope-intl.aliyuncs.com")
+    kling_access_key: SecretStr | None = None
+    kling_secret_key: SecretStr | None = Field(None, validate_default=True)
+    kling_base_url: AnyHttpUrl = AnyHttpUrl("https://api-singapore.klingai.com")
+
+    @field_validator(
+        "bot_token",
+        "webhook_secret",
+        "supabase_service_role_key",
+        "redis_url",
+        "media_link_secret",
+        "kie_webhook_hmac_key",
+        *(f"{p}_api_key" for p in PROVIDERS if p not in ("kling", "demo")),
+        "kling_access_key",
+        "kling_secret_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        """`KEY=` in a .env file means "not configured", not "an empty key"."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("webhook_url", "public_base_url", "supabase_url", "catalog_path", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _BOT_TOKEN.match(value.get_secret_value()):
+            raise ValueError("does not look like a bot token from @BotFather (digits:secret)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.match(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        parts = _split(value)
+        if isinstance(parts, list):
+            for part in parts:
+                if isinstance(part, str) and not part.isdigit():
+                    raise ValueError(f"{part!r} is not a Telegram user id (a positive number)")
+        return parts
+
+    @field_validator("hard_timeouts", mode="before")
+    @classmethod
+    def _parse_hard_timeouts(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parsed = {}
+        for item in _split(value):
+            name, sep, minutes = item.partition("=")
+            name = name.strip().lower()
+            if not sep or name not in PROVIDERS or not minutes.strip().isdigit() or int(minutes) < 1:
+                raise ValueError(f"{item!r} should look like gemini=20 (a known provider and whole minutes)")
+            parsed[name] = int(minutes)
+        return parsed
+
+    @field_validator("stars_packs", mode="before")
+    @classmethod
+    def _parse_stars_packs(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        packs = []
+        for item in _split(value):
+            credits, sep, stars = item.partition(":")
+            if not sep or not credits.strip().isdigit() or not stars.strip().isdigit():
+                raise ValueError(f"{item!r} should look like 100:50 (credits:stars)")
+            if int(credits) < 1 or not 1 <= int(stars) <= 10000:
+                raise ValueError(f"{item!r}: credits must be positive and stars between 1 and 10000")
+            packs.append(StarsPack(int(credits), int(stars)))
+        if not packs:
+            raise ValueError("list at least one pack, e.g. 100:50,550:250")
+        return packs
+
+    @field_validator("webhook_secret", "supabase_service_role_key", "kling_secret_key")
+    @classmethod
+    def _pairs(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Settings that only work together; checked per field so every problem is reported at once."""
+        partner = {
+            "webhook_secret": "webhook_url",
+            "supabase_service_role_key": "supabase_url",
+            "kling_secret_key": "kling_access_key",
+        }[str(info.field_name)]
+        has_partner = info.data.get(partner) is not None
+        if info.field_name == "webhook_secret":
+            if has_partner and value is None:
+                raise ValueError("is required with WEBHOOK_URL, so that forged updates are rejected")
+        elif has_partner != (value is not None):
+            raise ValueError(f"must be set together with {partner.upper()}")
+        return value
+
+    # derived values
+
+    @property
+    def storage_backend(self) -> Literal["sqlite", "supabase"]:
+        return "supabase" if self.supabase_url is not None else "sqlite"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "bot.sqlite3"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def upload_limit_bytes(self) -> int:
+        return self.telegram_upload_limit_mb * 1024 * 1024
+
+    def media_link_key(self) -> bytes:
+        """The link-signing key: MEDIA_LINK_SECRET, or one derived from the bot token."""
+        if self.media_link_secret is not None:
+            return self.media_link_secret.get_secret_value().encode()
+        token = self.bot_token.get_secret_value().encode()
+        return hmac.new(token, b"videobot media links", hashlib.sha256).digest()
+
+    def provider(self, name: str) -> ProviderConfig:
+        if name not in PROVIDERS:
+            raise KeyError(name)
+        timeout = self.hard_timeouts.get(name, DEFAULT_HARD_TIMEOUTS.get(name, self.hard_timeout_minutes))
+        if name == "demo":
+            key = SecretStr("demo") if self.demo_mode else None
+            return ProviderConfig(name, "demo://", key, timeout)
+        if name == "kling":
+            return ProviderConfig(
+                name, str(self.kling_base_url), self.kling_access_key, timeout, secret_key=self.kling_secret_key
+            )
+        return ProviderConfig(
+            name, str(getattr(self, f"{name}_base_url")), getattr(self, f"{name}_api_key"), timeout
+        )
+
+    def configured_providers(self) -> list[str]:
+        return [name for name in PROVIDERS if self.provider(name).configured]
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One sentence per problem, named by its environment variable; input values are never echoed."""
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        message = item["msg"].removeprefix("Value error, ")
+        if not item["loc"]:
+            problems.extend(message.split("; "))
+            continue
+        name = str(item["loc"][0]).upper()
+        problems.append(f"{name} is missing" if item["type"] == "missing" else f"{name}: {message}")
+    return problems
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and `.env`; raise ConfigError listing every problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise ConfigError(describe_errors(error)) from None

@@ -1,0 +1,1 @@
+"""Persistence behind small interfaces: the embedded SQLite backend and (later) Supabase."""

@@ -1,0 +1,203 @@
+"""The two ports every backend implements: `Store` (users, wallet, payments, generations) and `MediaStore`.
+
+Each money or lifecycle method is one atomic operation in the backend, so a crash or a second replica
+can never leave a debit without its generation, a refund without its status, or a payment counted twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from storage.records import (
+    CreateOutcome,
+    Generation,
+    GenerationAudit,
+    GenerationStatus,
+    LedgerEntry,
+    LedgerOutcome,
+    NewGeneration,
+    NewLedgerEntry,
+    NewPayment,
+    Payment,
+    PaymentAudit,
+    RefundOutcome,
+    User,
+    WalletAudit,
+)
+
+#: Columns a guarded transition may set besides the status.
+MUTABLE_GENERATION_FIELDS = frozenset(
+    {
+        "route_provider",
+        "route_model_id",
+        "provider_task_id",
+        "progress",
+        "result_path",
+        "file_id",
+        "error_code",
+        "error_message",
+        "deadline_at",
+        "next_poll_at",
+        "delivered_at",
+        "attempts",
+    }
+)
+
+
+class Store(ABC):
+    """Users, wallet ledger, Stars payments and generations."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    # users
+    @abstractmethod
+    async def ensure_user(self, user_id: int, *, username: str | None = None, language: str | None = None) -> User:
+        """Create the user with a zero balance if new; refresh the username; keep a chosen language."""
+
+    @abstractmethod
+    async def get_user(self, user_id: int) -> User | None: ...
+
+    @abstractmethod
+    async def find_user_by_username(self, username: str) -> User | None: ...
+
+    @abstractmethod
+    async def set_user_language(self, user_id: int, language: str) -> None: ...
+
+    @abstractmethod
+    async def set_user_blocked(self, user_id: int, blocked: bool) -> None: ...
+
+    # wallet
+    @abstractmethod
+    async def apply_ledger_entry(self, entry: NewLedgerEntry) -> LedgerOutcome:
+        """Append one entry and move the balance with it, unless its key exists or the balance would go below 0."""
+
+    @abstractmethod
+    async def record_payment(self, payment: NewPayment) -> LedgerOutcome:
+        """Store a Stars payment and credit it as `purchase:<charge_id>`, once per charge id."""
+
+    @abstractmethod
+    async def get_payment(self, charge_id: str) -> Payment | None: ...
+
+    @abstractmethod
+    async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
+        """Newest first."""
+
+    # generations
+    @abstractmethod
+    async def create_generation(self, new: NewGeneration) -> CreateOutcome:
+        """Debit `gen:<id>` and insert the row in `queued`, together or not at all.
+
+        A repeated `request_key` returns the existing generation (`new=False`) and charges nothing.
+        """
+
+    @abstractmethod
+    async def get_generation(self, generation_id: str) -> Generation | None: ...
+
+    @abstractmethod
+    async def transition_generation(
+        self,
+        generation_id: str,
+        *,
+        to: GenerationStatus,
+        allowed_from: frozenset[GenerationStatus],
+        fields: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> Generation | None:
+        """Move to `to` only if the current status is in `allowed_from`; None when it was not."""
+
+    @abstractmethod
+    async def update_generation(
+        self,
+        generation_id: str,
+        *,
+        only_if: frozenset[GenerationStatus],
+        fields: Mapping[str, Any],
+        now: datetime,
+    ) -> Generation | None:
+        """Set fields without a status change, only while the status is in `only_if`."""
+
+    @abstractmethod
+    async def end_with_refund(
+        self,
+        generation_id: str,
+        *,
+        to: GenerationStatus,
+        allowed_from: frozenset[GenerationStatus],
+        error_code: str | None,
+        error_message: str | None,
+        now: datetime,
+    ) -> RefundOutcome:
+        """Move to failed/cancelled and credit `refund:<id>` with the cost, in one step, at most once."""
+
+    @abstractmethod
+    async def list_user_generations(
+        self, user_id: int, *, before: tuple[datetime, str] | None = None, limit: int = 10
+    ) -> list[Generation]:
+        """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+
+    @abstractmethod
+    async def count_active_generations(self, user_id: int) -> int: ...
+
+    @abstractmethod
+    async def claim_due_generations(
+        self, *, now: datetime, owner: str, lease_seconds: float, limit: int
+    ) -> list[Generation]:
+        """Lease up to `limit` active generations whose poll is due and whose lease is free or expired."""
+
+    @abstractmethod
+    async def release_generation(
+        self, generation_id: str, *, owner: str, next_poll_at: datetime | None
+    ) -> bool:
+        """Drop our lease and schedule the next poll; False if the lease was not ours any more."""
+
+    # audit, for the invariant checker
+    @abstractmethod
+    async def audit_wallets(self) -> list[WalletAudit]: ...
+
+    @abstractmethod
+    async def audit_generations(self) -> list[GenerationAudit]: ...
+
+    @abstractmethod
+    async def audit_payments(self) -> list[PaymentAudit]: ...
+
+
+class MediaStore(ABC):
+    """Finished videos at `<user_id>/<generation_id>.mp4`."""
+
+    @abstractmethod
+    async def write(
+        self,
+        path: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str = "video/mp4",
+        max_bytes: int | None = None,
+    ) -> int:
+        """Stream `chunks` into `path`; the object appears only once complete. Returns its size."""
+
+    @abstractmethod
+    async def exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    async def size(self, path: str) -> int | None: ...
+
+    @abstractmethod
+    def read(self, path: str, *, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]: ...
+
+    @abstractmethod
+    async def delete(self, path: str) -> bool: ...
+
+    @abstractmethod
+    async def link(self, path: str, *, expires_in: int) -> str:
+        """A URL that lets a person download the object until it expires."""
+
+    async def close(self) -> None:
+        """Release connections; local stores have none."""
+
+
+def media_path(user_id: int, generation_id: str) -> str:
+    return f"{user_id}/{generation_id}.mp4"

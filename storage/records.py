@@ -1,0 +1,225 @@
+"""Plain records exchanged between the services and a storage backend.
+
+They carry no behaviour: every rule that moves money or changes a status lives in one atomic backend
+operation (a SQLite transaction, later a Postgres function), so both backends share these shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class GenerationStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: Money is still at stake: the provider may yet produce a video or fail.
+ACTIVE_STATUSES = frozenset({GenerationStatus.QUEUED, GenerationStatus.RUNNING})
+#: Statuses that carry exactly one refund.
+REFUNDED_STATUSES = frozenset({GenerationStatus.FAILED, GenerationStatus.CANCELLED})
+#: Statuses whose video must exist in the media store.
+PRODUCED_STATUSES = frozenset({GenerationStatus.SUCCEEDED, GenerationStatus.DELIVERED})
+
+
+class LedgerKind(StrEnum):
+    PURCHASE = "purchase"
+    DEBIT = "debit"
+    REFUND = "refund"
+    ADMIN = "admin"
+    PAYMENT_REFUND = "payment_refund"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str | None
+    language: str | None
+    balance: int
+    blocked: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    user_id: int
+    delta: int
+    kind: LedgerKind
+    idempotency_key: str
+    generation_id: str | None
+    payment_charge_id: str | None
+    admin_id: int | None
+    reason: str | None
+    balance_after: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewLedgerEntry:
+    """A wallet movement that is not tied to a generation or a payment (admin adjustments)."""
+
+    user_id: int
+    delta: int
+    kind: LedgerKind
+    idempotency_key: str
+    admin_id: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayment:
+    """A Telegram Stars payment that buys credits; `charge_id` is Telegram's unique charge id."""
+
+    charge_id: str
+    user_id: int
+    stars: int
+    credits: int
+    payload: str
+    provider_charge_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    charge_id: str
+    user_id: int
+    stars: int
+    credits: int
+    payload: str
+    refunded: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    id: str
+    user_id: int
+    chat_id: int
+    model: str
+    mode: str
+    prompt: str
+    request: dict[str, Any]
+    cost: int
+    status: GenerationStatus
+    request_key: str | None
+    route_provider: str | None
+    route_model_id: str | None
+    provider_task_id: str | None
+    progress: int | None
+    result_path: str | None
+    file_id: str | None
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    deadline_at: datetime
+    next_poll_at: datetime | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    finished_at: datetime | None
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewGeneration:
+    id: str
+    user_id: int
+    chat_id: int
+    model: str
+    mode: str
+    prompt: str
+    request: dict[str, Any]
+    cost: int
+    created_at: datetime
+    deadline_at: datetime
+    request_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WalletAudit:
+    user_id: int
+    balance: int
+    ledger_sum: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationAudit:
+    id: str
+    status: GenerationStatus
+    cost: int
+    debits: list[int] = field(default_factory=list)
+    refunds: list[int] = field(default_factory=list)
+    deadline_at: datetime | None = None
+    result_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAudit:
+    charge_id: str
+    payment_rows: int
+    purchase_entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The ledger entry was written now; `balance` is the balance right after it."""
+
+    entry: LedgerEntry
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyApplied:
+    """The idempotency key was used before: nothing changed; `entry` is the original one."""
+
+    entry: LedgerEntry
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class InsufficientFunds:
+    balance: int
+    required: int
+
+    @property
+    def shortfall(self) -> int:
+        return self.required - self.balance
+
+
+LedgerOutcome = Applied | AlreadyApplied | InsufficientFunds
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationCreated:
+    generation: Generation
+    balance: int
+    #: False when the request key was seen before and the existing generation is returned unchanged.
+    new: bool = True
+
+
+CreateOutcome = GenerationCreated | InsufficientFunds
+
+
+@dataclass(frozen=True, slots=True)
+class Refunded:
+    generation: Generation
+    entry: LedgerEntry
+    balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotRefundable:
+    """The generation was not in a status the caller allowed (already ended, produced, or unknown)."""
+
+    generation: Generation | None
+
+
+RefundOutcome = Refunded | NotRefundable

@@ -1,0 +1,650 @@
+"""The embedded backend: one SQLite file in WAL mode, every money/lifecycle operation one transaction.
+
+Transactions start with BEGIN IMMEDIATE so the write lock is taken up front: two processes on the same
+file (a restart racing a stale one, a second poller) queue on SQLite's lock instead of failing a lock
+upgrade half-way. Inside one process an asyncio lock keeps coroutines from interleaving statements on
+the shared connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.errors import StorageError, UnknownUserError
+from storage.interfaces import MUTABLE_GENERATION_FIELDS, Store
+from storage.records import (
+    ACTIVE_STATUSES,
+    REFUNDED_STATUSES,
+    AlreadyApplied,
+    Applied,
+    CreateOutcome,
+    Generation,
+    GenerationAudit,
+    GenerationCreated,
+    GenerationStatus,
+    InsufficientFunds,
+    LedgerEntry,
+    LedgerKind,
+    LedgerOutcome,
+    NewGeneration,
+    NewLedgerEntry,
+    NewPayment,
+    NotRefundable,
+    Payment,
+    PaymentAudit,
+    Refunded,
+    RefundOutcome,
+    User,
+    WalletAudit,
+)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at"})
+
+
+def ts(value: datetime) -> str:
+    """UTC text with fixed microsecond precision, so that text order equals time order."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware one")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _placeholders(values: Iterable[Any]) -> str:
+    return ",".join("?" for _ in values)
+
+
+def _user(row: aiosqlite.Row) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        language=row["language"],
+        balance=row["balance"],
+        blocked=bool(row["blocked"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def _entry(row: aiosqlite.Row) -> LedgerEntry:
+    return LedgerEntry(
+        id=row["id"],
+        user_id=row["user_id"],
+        delta=row["delta"],
+        kind=LedgerKind(row["kind"]),
+        idempotency_key=row["idempotency_key"],
+        generation_id=row["generation_id"],
+        payment_charge_id=row["payment_charge_id"],
+        admin_id=row["admin_id"],
+        reason=row["reason"],
+        balance_after=row["balance_after"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def _generation(row: aiosqlite.Row) -> Generation:
+    return Generation(
+        id=row["id"],
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        model=row["model"],
+        mode=row["mode"],
+        prompt=row["prompt"],
+        request=json.loads(row["request"]),
+        cost=row["cost"],
+        status=GenerationStatus(row["status"]),
+        request_key=row["request_key"],
+        route_provider=row["route_provider"],
+        route_model_id=row["route_model_id"],
+        provider_task_id=row["provider_task_id"],
+        progress=row["progress"],
+        result_path=row["result_path"],
+        file_id=row["file_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        attempts=row["attempts"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        deadline_at=datetime.fromisoformat(row["deadline_at"]),
+        next_poll_at=_dt(row["next_poll_at"]),
+        lease_owner=row["lease_owner"],
+        lease_until=_dt(row["lease_until"]),
+        finished_at=_dt(row["finished_at"]),
+        delivered_at=_dt(row["delivered_at"]),
+    )
+
+
+def _payment(row: aiosqlite.Row) -> Payment:
+    return Payment(
+        charge_id=row["charge_id"],
+        user_id=row["user_id"],
+        stars=row["stars"],
+        credits=row["credits"],
+        payload=row["payload"],
+        refunded=bool(row["refunded"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    unknown = set(fields) - MUTABLE_GENERATION_FIELDS
+    if unknown:
+        raise ValueError(f"not a mutable generation field: {sorted(unknown)}")
+    parts, values = [], []
+    for name, value in fields.items():
+        parts.append(f"{name} = ?")
+        values.append(ts(value) if name in _TIME_FIELDS and value is not None else value)
+    return "".join(f", {p}" for p in parts), values
+
+
+class SqliteStore(Store):
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> SqliteStore:
+        """Open (creating if needed) the database file and bring its schema up to date."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        try:
+            await db.execute("PRAGMA busy_timeout = 30000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await apply_migrations(db)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            yield self._db
+
+    @staticmethod
+    async def _one(db: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with db.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    @staticmethod
+    async def _all(db: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with db.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    # users
+
+    async def ensure_user(self, user_id: int, *, username: str | None = None, language: str | None = None) -> User:
+        now = ts(datetime.now(UTC))
+        async with self._tx() as db:
+            row = await self._one(
+                db,
+                """INSERT INTO users (id, username, language, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET
+                       username = coalesce(excluded.username, users.username),
+                       language = coalesce(users.language, excluded.language),
+                       updated_at = excluded.updated_at
+                   RETURNING *""",
+                (user_id, username, language, now, now),
+            )
+        assert row is not None
+        return _user(row)
+
+    async def get_user(self, user_id: int) -> User | None:
+        async with self._read() as db:
+            row = await self._one(db, "SELECT * FROM users WHERE id = ?", (user_id,))
+        return None if row is None else _user(row)
+
+    async def find_user_by_username(self, username: str) -> User | None:
+        async with self._read() as db:
+            row = await self._one(
+                db, "SELECT * FROM users WHERE lower(username) = lower(?)", (username.lstrip("@"),)
+            )
+        return None if row is None else _user(row)
+
+    async def set_user_language(self, user_id: int, language: str) -> None:
+        await self._set_user_column(user_id, "language", language)
+
+    async def set_user_blocked(self, user_id: int, blocked: bool) -> None:
+        await self._set_user_column(user_id, "blocked", int(blocked))
+
+    async def _set_user_column(self, user_id: int, column: str, value: object) -> None:
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?",
+                (value, ts(datetime.now(UTC)), user_id),
+            )
+            if cur.rowcount == 0:
+                raise UnknownUserError(user_id)
+
+    # wallet
+
+    async def _append(
+        self,
+        db: aiosqlite.Connection,
+        *,
+        user_id: int,
+        delta: int,
+        kind: LedgerKind,
+        key: str,
+        now: str,
+        generation_id: str | None = None,
+        charge_id: str | None = None,
+        admin_id: int | None = None,
+        reason: str | None = None,
+    ) -> LedgerOutcome:
+        """Append one entry inside the caller's transaction; the balance column moves with it."""
+        existing = await self._one(db, "SELECT * FROM ledger WHERE idempotency_key = ?", (key,))
+        if existing is not None:
+            balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (existing["user_id"],))
+            assert balance is not None
+            return AlreadyApplied(_entry(existing), balance["balance"])
+        row = await self._one(db, "SELECT balance FROM users WHERE id = ?", (user_id,))
+        if row is None:
+            raise UnknownUserError(user_id)
+        after = row["balance"] + delta
+        if after < 0:
+            return InsufficientFunds(balance=row["balance"], required=-delta)
+        await db.execute("UPDATE users SET balance = ?, updated_at = ? WHERE id = ?", (after, now, user_id))
+        entry = await self._one(
+            db,
+            """INSERT INTO ledger (user_id, delta, kind, idempotency_key, generation_id, payment_charge_id,
+                                   admin_id, reason, balance_after, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+            (user_id, delta, kind.value, key, generation_id, charge_id, admin_id, reason, after, now),
+        )
+        assert entry is not None
+        return Applied(_entry(entry), after)
+
+    async def apply_ledger_entry(self, entry: NewLedgerEntry) -> LedgerOutcome:
+        async with self._tx() as db:
+            return await self._append(
+                db,
+                user_id=entry.user_id,
+                delta=entry.delta,
+                kind=entry.kind,
+                key=entry.idempotency_key,
+                now=ts(datetime.now(UTC)),
+                admin_id=entry.admin_id,
+                reason=entry.reason,
+            )
+
+    async def record_payment(self, payment: NewPayment) -> LedgerOutcome:
+        key = f"purchase:{payment.charge_id}"
+        now = ts(datetime.now(UTC))
+        async with self._tx() as db:
+            if await self._one(db, "SELECT 1 FROM payments WHERE charge_id = ?", (payment.charge_id,)):
+                entry = await self._one(db, "SELECT * FROM ledger WHERE idempotency_key = ?", (key,))
+                if entry is None:
+                    raise StorageError(f"payment {payment.charge_id} has no purchase entry")
+                balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (entry["user_id"],))
+                assert balance is not None
+                return AlreadyApplied(_entry(entry), balance["balance"])
+            if await self._one(db, "SELECT 1 FROM users WHERE id = ?", (payment.user_id,)) is None:
+                raise UnknownUserError(payment.user_id)
+            await db.execute(
+                """INSERT INTO payments (charge_id, user_id, stars, credits, payload, provider_charge_id, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    payment.charge_id,
+                    payment.user_id,
+                    payment.stars,
+                    payment.credits,
+                    payment.payload,
+                    payment.provider_charge_id,
+                    now,
+                ),
+            )
+            return await self._append(
+                db,
+                user_id=payment.user_id,
+                delta=payment.credits,
+                kind=LedgerKind.PURCHASE,
+                key=key,
+                now=now,
+                charge_id=payment.charge_id,
+            )
+
+    async def get_payment(self, charge_id: str) -> Payment | None:
+        async with self._read() as db:
+            row = await self._one(db, "SELECT * FROM payments WHERE charge_id = ?", (charge_id,))
+        return None if row is None else _payment(row)
+
+    async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
+        async with self._read() as db:
+            rows = await self._all(
+                db, "SELECT * FROM ledger WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
+            )
+        return [_entry(r) for r in rows]
+
+    # generations
+
+    async def create_generation(self, new: NewGeneration) -> CreateOutcome:
+        if new.cost <= 0:
+            raise ValueError("a generation costs at least one credit")
+        created = ts(new.created_at)
+        async with self._tx() as db:
+            if new.request_key is not None:
+                row = await self._one(db, "SELECT * FROM generations WHERE request_key = ?", (new.request_key,))
+                if row is not None:
+                    balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (row["user_id"],))
+                    assert balance is not None
+                    return GenerationCreated(_generation(row), balance["balance"], new=False)
+            user = await self._one(db, "SELECT balance FROM users WHERE id = ?", (new.user_id,))
+            if user is None:
+                raise UnknownUserError(new.user_id)
+            if user["balance"] < new.cost:
+                return InsufficientFunds(balance=user["balance"], required=new.cost)
+            row = await self._one(
+                db,
+                """INSERT INTO generations (id, user_id, chat_id, model, mode, prompt, request, cost, status,
+                                            request_key, created_at, updated_at, deadline_at, next_poll_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING *""",
+                (
+                    new.id,
+                    new.user_id,
+                    new.chat_id,
+                    new.model,
+                    new.mode,
+                    new.prompt,
+                    json.dumps(new.request, ensure_ascii=False, sort_keys=True),
+                    new.cost,
+                    new.request_key,
+                    created,
+                    created,
+                    ts(new.deadline_at),
+                    created,
+                ),
+            )
+            assert row is not None
+            outcome = await self._append(
+                db,
+                user_id=new.user_id,
+                delta=-new.cost,
+                kind=LedgerKind.DEBIT,
+                key=f"gen:{new.id}",
+                now=created,
+                generation_id=new.id,
+            )
+            if not isinstance(outcome, Applied):
+                raise StorageError(f"debit for generation {new.id} was not applied: {outcome}")
+            return GenerationCreated(_generation(row), outcome.balance)
+
+    async def get_generation(self, generation_id: str) -> Generation | None:
+        async with self._read() as db:
+            row = await self._one(db, "SELECT * FROM generations WHERE id = ?", (generation_id,))
+        return None if row is None else _generation(row)
+
+    async def transition_generation(
+        self,
+        generation_id: str,
+        *,
+        to: GenerationStatus,
+        allowed_from: frozenset[GenerationStatus],
+        fields: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> Generation | None:
+        if to in REFUNDED_STATUSES:
+            raise ValueError(f"{to} carries a refund: use end_with_refund")
+        extra, values = _assignments(fields or {})
+        stamp = ts(now)
+        finished = to is GenerationStatus.SUCCEEDED
+        delivered = to is GenerationStatus.DELIVERED
+        sql = f"""UPDATE generations SET status = ?, updated_at = ?{extra},
+                      finished_at = CASE WHEN ? THEN coalesce(finished_at, ?) ELSE finished_at END,
+                      delivered_at = CASE WHEN ? THEN ? ELSE delivered_at END
+                  WHERE id = ? AND status IN ({_placeholders(allowed_from)}) RETURNING *"""
+        params = [to.value, stamp, *values, finished, stamp, delivered, stamp, generation_id]
+        async with self._tx() as db:
+            row = await self._one(db, sql, [*params, *(s.value for s in allowed_from)])
+        return None if row is None else _generation(row)
+
+    async def update_generation(
+        self,
+        generation_id: str,
+        *,
+        only_if: frozenset[GenerationStatus],
+        fields: Mapping[str, Any],
+        now: datetime,
+    ) -> Generation | None:
+        extra, values = _assignments(fields)
+        sql = f"""UPDATE generations SET updated_at = ?{extra}
+                  WHERE id = ? AND status IN ({_placeholders(only_if)}) RETURNING *"""
+        async with self._tx() as db:
+            row = await self._one(db, sql, [ts(now), *values, generation_id, *(s.value for s in only_if)])
+        return None if row is None else _generation(row)
+
+    async def end_with_refund(
+        self,
+        generation_id: str,
+        *,
+        to: GenerationStatus,
+        allowed_from: frozenset[GenerationStatus],
+        error_code: str | None,
+        error_message: str | None,
+        now: datetime,
+    ) -> RefundOutcome:
+        if to not in REFUNDED_STATUSES:
+            raise ValueError(f"{to} is not an ending with a refund")
+        if not allowed_from <= ACTIVE_STATUSES:
+            raise ValueError("only an active generation can be refunded: a produced video is never refunded")
+        stamp = ts(now)
+        async with self._tx() as db:
+            row = await self._one(
+                db,
+                f"""UPDATE generations
+                    SET status = ?, error_code = ?, error_message = ?, updated_at = ?, finished_at = ?,
+                        lease_owner = NULL, lease_until = NULL, next_poll_at = NULL
+                    WHERE id = ? AND status IN ({_placeholders(allowed_from)}) RETURNING *""",
+                (to.value, error_code, error_message, stamp, stamp, generation_id, *(s.value for s in allowed_from)),
+            )
+            if row is None:
+                current = await self._one(db, "SELECT * FROM generations WHERE id = ?", (generation_id,))
+                return NotRefundable(None if current is None else _generation(current))
+            outcome = await self._append(
+                db,
+                user_id=row["user_id"],
+                delta=row["cost"],
+                kind=LedgerKind.REFUND,
+                key=f"refund:{generation_id}",
+                now=stamp,
+                generation_id=generation_id,
+            )
+            if not isinstance(outcome, Applied):
+                raise StorageError(f"refund for generation {generation_id} was not applied: {outcome}")
+            return Refunded(_generation(row), outcome.entry, outcome.balance)
+
+    async def list_user_generations(
+        self, user_id: int, *, before: tuple[datetime, str] | None = None, limit: int = 10
+    ) -> list[Generation]:
+        if before is None:
+            sql = "SELECT * FROM generations WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?"
+            params: tuple[Any, ...] = (user_id, limit)
+        else:
+            sql = """SELECT * FROM generations WHERE user_id = ? AND (created_at, id) < (?, ?)
+                     ORDER BY created_at DESC, id DESC LIMIT ?"""
+            params = (user_id, ts(before[0]), before[1], limit)
+        async with self._read() as db:
+            rows = await self._all(db, sql, params)
+        return [_generation(r) for r in rows]
+
+    async def count_active_generations(self, user_id: int) -> int:
+        async with self._read() as db:
+            row = await self._one(
+                db,
+                "SELECT count(*) AS n FROM generations WHERE user_id = ? AND status IN ('queued', 'running')",
+                (user_id,),
+            )
+        assert row is not None
+        return int(row["n"])
+
+    async def claim_due_generations(
+        self, *, now: datetime, owner: str, lease_seconds: float, limit: int
+    ) -> list[Generation]:
+        stamp = ts(now)
+        until = ts(now + timedelta(seconds=lease_seconds))
+        async with self._tx() as db:
+            rows = await self._all(
+                db,
+                """UPDATE generations SET lease_owner = ?, lease_until = ?
+                   WHERE id IN (
+                       SELECT id FROM generations
+                       WHERE status IN ('queued', 'running')
+                         AND (next_poll_at IS NULL OR next_poll_at <= ? OR deadline_at <= ?)
+                         AND (lease_until IS NULL OR lease_until <= ?)
+                       ORDER BY coalesce(next_poll_at, created_at)
+                       LIMIT ?)
+                   RETURNING *""",
+                (owner, until, stamp, stamp, stamp, limit),
+            )
+        return [_generation(r) for r in rows]
+
+    async def release_generation(
+        self, generation_id: str, *, owner: str, next_poll_at: datetime | None
+    ) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                """UPDATE generations SET lease_owner = NULL, lease_until = NULL, next_poll_at = ?
+                   WHERE id = ? AND lease_owner = ?""",
+                (None if next_poll_at is None else ts(next_poll_at), generation_id, owner),
+            )
+            return cur.rowcount == 1
+
+    # audit
+
+    async def audit_wallets(self) -> list[WalletAudit]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                """SELECT u.id, u.balance, coalesce(sum(l.delta), 0) AS ledger_sum
+                   FROM users u LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id ORDER BY u.id""",
+            )
+        return [WalletAudit(r["id"], r["balance"], r["ledger_sum"]) for r in rows]
+
+    async def audit_generations(self) -> list[GenerationAudit]:
+        async with self._read() as db:
+            gens = await self._all(db, "SELECT id, status, cost, deadline_at, result_path FROM generations")
+            moves = await self._all(
+                db, "SELECT generation_id, kind, delta FROM ledger WHERE generation_id IS NOT NULL"
+            )
+        debits: dict[str, list[int]] = {}
+        refunds: dict[str, list[int]] = {}
+        for m in moves:
+            target = debits if m["kind"] == LedgerKind.DEBIT else refunds
+            target.setdefault(m["generation_id"], []).append(m["delta"])
+        return [
+            GenerationAudit(
+                id=g["id"],
+                status=GenerationStatus(g["status"]),
+                cost=g["cost"],
+                debits=debits.get(g["id"], []),
+                refunds=refunds.get(g["id"], []),
+                deadline_at=datetime.fromisoformat(g["deadline_at"]),
+                result_path=g["result_path"],
+            )
+            for g in gens
+        ]
+
+    async def audit_payments(self) -> list[PaymentAudit]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                """SELECT c.charge_id,
+                          (SELECT count(*) FROM payments p WHERE p.charge_id = c.charge_id) AS payment_rows,
+                          (SELECT count(*) FROM ledger l
+                            WHERE l.payment_charge_id = c.charge_id AND l.kind = 'purchase') AS purchase_entries
+                   FROM (SELECT charge_id FROM payments
+                         UNION SELECT payment_charge_id FROM ledger WHERE payment_charge_id IS NOT NULL) c""",
+            )
+        return [PaymentAudit(r["charge_id"], r["payment_rows"], r["purchase_entries"]) for r in rows]
+
+
+async def apply_migrations(db: aiosqlite.Connection) -> list[int]:
+    """Apply every `migrations/sqlite/NNNN_name.sql` not yet recorded; returns the versions applied now.
+
+    Each file runs in its own IMMEDIATE transaction, so two processes starting together apply it once:
+    the second waits for the lock, sees the version recorded, and skips it.
+    """
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at TEXT NOT NULL)"
+    )
+    applied_now = []
+    for version, name, sql in _migration_files():
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            async with db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cur:
+                if await cur.fetchone() is not None:
+                    await db.execute("COMMIT")
+                    continue
+            for statement in _statements(sql):
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, ts(datetime.now(UTC))),
+            )
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+        applied_now.append(version)
+    return applied_now
+
+
+def _migration_files() -> list[tuple[int, str, str]]:
+    folder = resources.files("migrations") / "sqlite"
+    found = []
+    for item in folder.iterdir():
+        match = _MIGRATION_NAME.match(item.name)
+        if match:
+            found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
+    versions = [v for v, _, _ in found]
+    if len(versions) != len(set(versions)):
+        raise StorageError(f"two SQLite migrations share a version: {sorted(versions)}")
+    return sorted(found)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements with sqlite3's own completeness check (triggers hold `;`)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in current.splitlines()
+    ):
+        raise StorageError(f"incomplete SQL statement at the end of a migration: {current.strip()[:80]}")
+    return statements

@@ -1,0 +1,81 @@
+"""Shared fixtures: clean settings, the storage backends under test, and the invariant check."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.invariants import check_invariants
+from services.settings import Settings
+from storage.interfaces import MediaStore, Store
+from storage.local_media import LocalMediaStore
+from storage.sqlite import SqliteStore
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+
+#: Backends every contract test runs against; the Supabase backend joins this list when it exists.
+BACKENDS = ["sqlite"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests see only the settings they pass: no machine variables, no developer's .env."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"bot_token": TOKEN, "data_dir": tmp_path / "data", "demo_mode": True}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@dataclass
+class BackendUnderTest:
+    name: str
+    store: Store
+    media: MediaStore
+    #: Scenarios that corrupt data on purpose (to test the checker) switch the final check off.
+    check_invariants_at_end: bool = True
+
+    async def violations(self, *, now: datetime | None = None, poll_interval: float = 10.0) -> list[str]:
+        found = await check_invariants(
+            self.store, self.media, now=now or datetime.now(UTC), poll_interval_seconds=poll_interval
+        )
+        return [str(v) for v in found]
+
+
+async def open_backend(name: str, root: Path) -> BackendUnderTest:
+    if name == "sqlite":
+        store = await SqliteStore.open(root / "bot.sqlite3")
+        media = LocalMediaStore(root / "media", public_base_url="https://bot.example", link_secret=b"k" * 32)
+        return BackendUnderTest(name, store, media)
+    raise ValueError(name)
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BackendUnderTest]:
+    """A fresh backend; every scenario ends with the money invariants of ARCHITECTURE §4."""
+    under_test = await open_backend(request.param, tmp_path / request.param)
+    try:
+        yield under_test
+        if under_test.check_invariants_at_end:
+            assert await under_test.violations() == []
+    finally:
+        await under_test.media.close()
+        await under_test.store.close()
