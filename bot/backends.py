@@ -23,8 +23,10 @@ class Backends:
 async def open_backends(settings: Settings) -> Backends:
     if settings.storage_backend == "supabase":
         raise ConfigError(
-            ["SUPABASE_URL is set, but this version has only the embedded store: unset SUPABASE_URL and "
-             "SUPABASE_SERVICE_ROLE_KEY to run on SQLite"]
+            [
+                "SUPABASE_URL is set, but this version has only the embedded store: unset SUPABASE_URL and "
+                "SUPABASE_SERVICE_ROLE_KEY to run on SQLite"
+            ]
         )
     store = await SqliteStore.open(settings.database_path)
     media = LocalMediaStore(

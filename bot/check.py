@@ -13,8 +13,11 @@ def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
     lines = [
         "Configuration is valid.",
         f"Storage: {settings.storage_backend} "
-        + (f"({settings.database_path}, media in {settings.media_dir})" if settings.storage_backend == "sqlite"
-           else f"({settings.supabase_url}, bucket {settings.supabase_bucket})"),
+        + (
+            f"({settings.database_path}, media in {settings.media_dir})"
+            if settings.storage_backend == "sqlite"
+            else f"({settings.supabase_url}, bucket {settings.supabase_bucket})"
+        ),
         f"Telegram Bot API: {settings.telegram_api_url} "
         f"(uploads up to {settings.telegram_upload_limit_mb} MB); "
         + (f"webhook at {settings.webhook_url}" if settings.webhook_url else "long polling"),
@@ -27,10 +30,11 @@ def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
     if offers:
         lines.append("Models users can order:")
         for offer in offers:
-            routes = ", ".join(f"{r.provider}:{r.provider_model_id(offer.model.modes[0])}" for r in offer.routes)
-            lines.append(
-                f"  {offer.model.key:<16} {offer.model.name:<20} from {cheapest(offer.model)} credits  via {routes}"
+            routes = ", ".join(
+                f"{r.provider}:{r.provider_model_id(offer.model.modes[0])}" for r in offer.routes
             )
+            price = f"from {cheapest(offer.model)} credits"
+            lines.append(f"  {offer.model.key:<16} {offer.model.name:<20} {price:<18} via {routes}")
     else:
         lines.append("No model is available: set a provider key (see .env.example) or DEMO_MODE=true.")
     hidden = [m.key for m in catalog.models if m.key not in {o.model.key for o in offers}]

@@ -43,7 +43,7 @@ class _Strict(BaseModel):
 
 
 class Rule(_Strict):
-    """"When the request matches `when`, it must also match `require`", e.g. 1080p needs 8 seconds."""
+    """ "When the request matches `when`, it must also match `require`", e.g. 1080p needs 8 seconds."""
 
     when: dict[RuleField, list[int | str | bool]]
     require: dict[RuleField, list[int | str | bool]]
@@ -205,9 +205,13 @@ class VideoModel(_Strict):
         problems = []
         for index, rule in enumerate(self.rules):
             for name, values in (*rule.when.items(), *rule.require.items()):
-                bad = [v for v in values if v not in allowed[name] or isinstance(v, bool) != (name == "audio")]
+                bad = [
+                    v for v in values if v not in allowed[name] or isinstance(v, bool) != (name == "audio")
+                ]
                 if bad:
-                    problems.append(f"rule #{index + 1} ({rule.message}) names {name} values {bad} the model lacks")
+                    problems.append(
+                        f"rule #{index + 1} ({rule.message}) names {name} values {bad} the model lacks"
+                    )
         return problems
 
     def resolved_audio(self, requested: bool | None) -> bool:

@@ -1,4 +1,4 @@
-"""The generation lifecycle: paid → queued → running → succeeded → delivered, or failed/cancelled with a refund.
+"""The generation lifecycle: paid → queued → running → succeeded → delivered, or failed/cancelled + refund.
 
 Every step is one guarded storage operation ("only from these statuses"), so duplicate provider
 callbacks, a poll racing a callback, two replicas or a restart can never apply an outcome twice.
@@ -189,7 +189,10 @@ class GenerationService:
         if current.delivered_at is not None:
             return None
         return await self._store.update_generation(
-            generation_id, only_if=REFUNDED_STATUSES, fields={"file_id": file_id, "delivered_at": now}, now=now
+            generation_id,
+            only_if=REFUNDED_STATUSES,
+            fields={"file_id": file_id, "delivered_at": now},
+            now=now,
         )
 
     async def fail(self, generation_id: str, *, code: str, message: str | None = None) -> RefundOutcome:

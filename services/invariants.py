@@ -33,7 +33,9 @@ async def check_invariants(
     for wallet in await store.audit_wallets():
         subject = f"user {wallet.user_id}"
         if wallet.balance != wallet.ledger_sum:
-            violations.append(Violation(1, subject, f"balance {wallet.balance} != ledger sum {wallet.ledger_sum}"))
+            violations.append(
+                Violation(1, subject, f"balance {wallet.balance} != ledger sum {wallet.ledger_sum}")
+            )
         if wallet.balance < 0:
             violations.append(Violation(1, subject, f"negative balance {wallet.balance}"))
 
@@ -46,15 +48,21 @@ async def check_invariants(
         expected_refunds = [gen.cost] if gen.status in REFUNDED_STATUSES else []
         if gen.refunds != expected_refunds:
             violations.append(
-                Violation(2, subject, f"status {gen.status} with refunds {gen.refunds}, expected {expected_refunds}")
+                Violation(
+                    2, subject, f"status {gen.status} with refunds {gen.refunds}, expected {expected_refunds}"
+                )
             )
         # 4. nothing stays in flight past its hard timeout plus one poll interval
         if gen.status in ACTIVE_STATUSES and gen.deadline_at is not None and now > gen.deadline_at + grace:
-            violations.append(Violation(4, subject, f"still {gen.status} after its deadline {gen.deadline_at}"))
+            violations.append(
+                Violation(4, subject, f"still {gen.status} after its deadline {gen.deadline_at}")
+            )
         # 5. a produced video exists in the media store (also a late one kept after a refund)
         must_exist = gen.status in PRODUCED_STATUSES or gen.result_path is not None
         if must_exist and (gen.result_path is None or not await media.exists(gen.result_path)):
-            violations.append(Violation(5, subject, f"{gen.status} but no stored object at {gen.result_path}"))
+            violations.append(
+                Violation(5, subject, f"{gen.status} but no stored object at {gen.result_path}")
+            )
 
     # 3. a Telegram charge id credits at most once
     for payment in await store.audit_payments():
@@ -67,5 +75,7 @@ async def check_invariants(
                 )
             )
         elif payment.payment_rows != payment.purchase_entries:
-            violations.append(Violation(3, f"charge {payment.charge_id}", "payment and its credit are out of step"))
+            violations.append(
+                Violation(3, f"charge {payment.charge_id}", "payment and its credit are out of step")
+            )
     return violations

@@ -30,7 +30,11 @@ def cheapest(model: VideoModel) -> int:
         for resolution in model.resolutions:
             for audio in audio_choices:
                 request = VideoRequest(
-                    model=model.key, mode=model.modes[0], duration=duration, resolution=resolution, audio=audio
+                    model=model.key,
+                    mode=model.modes[0],
+                    duration=duration,
+                    resolution=resolution,
+                    audio=audio,
                 ).with_defaults(model)
                 choices = request.choices()
                 if all(rule.satisfied(choices) for rule in model.rules if rule.applies(choices)):

@@ -276,7 +276,11 @@ class Settings(BaseSettings):
             return ProviderConfig(name, "demo://", key, timeout)
         if name == "kling":
             return ProviderConfig(
-                name, str(self.kling_base_url), self.kling_access_key, timeout, secret_key=self.kling_secret_key
+                name,
+                str(self.kling_base_url),
+                self.kling_access_key,
+                timeout,
+                secret_key=self.kling_secret_key,
             )
         return ProviderConfig(
             name, str(getattr(self, f"{name}_base_url")), getattr(self, f"{name}_api_key"), timeout

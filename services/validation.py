@@ -43,7 +43,9 @@ def validate_request(request: VideoRequest, offer: AvailableModel | VideoModel) 
     if not problems:
         choices = request.choices()
         problems.extend(
-            Problem(rule.message) for rule in model.rules if rule.applies(choices) and not rule.satisfied(choices)
+            Problem(rule.message)
+            for rule in model.rules
+            if rule.applies(choices) and not rule.satisfied(choices)
         )
     if not problems and isinstance(offer, AvailableModel):
         assert request.duration is not None and request.resolution and request.aspect_ratio
@@ -70,7 +72,9 @@ def _choice_problems(request: VideoRequest, model: VideoModel) -> list[Problem]:
     if request.aspect_ratio not in model.aspect_ratios:
         problems.append(Problem("error-aspect-not-allowed", {"allowed": _listing(list(model.aspect_ratios))}))
     if request.resolution not in model.resolutions:
-        problems.append(Problem("error-resolution-not-allowed", {"allowed": _listing(list(model.resolutions))}))
+        problems.append(
+            Problem("error-resolution-not-allowed", {"allowed": _listing(list(model.resolutions))})
+        )
     return problems
 
 

@@ -55,7 +55,9 @@ class Store(ABC):
 
     # users
     @abstractmethod
-    async def ensure_user(self, user_id: int, *, username: str | None = None, language: str | None = None) -> User:
+    async def ensure_user(
+        self, user_id: int, *, username: str | None = None, language: str | None = None
+    ) -> User:
         """Create the user with a zero balance if new; refresh the username; keep a chosen language."""
 
     @abstractmethod
@@ -73,7 +75,7 @@ class Store(ABC):
     # wallet
     @abstractmethod
     async def apply_ledger_entry(self, entry: NewLedgerEntry) -> LedgerOutcome:
-        """Append one entry and move the balance with it, unless its key exists or the balance would go below 0."""
+        """Append one entry and move the balance with it; a used key or a negative result changes nothing."""
 
     @abstractmethod
     async def record_payment(self, payment: NewPayment) -> LedgerOutcome:
@@ -195,8 +197,9 @@ class MediaStore(ABC):
     async def link(self, path: str, *, expires_in: int) -> str:
         """A URL that lets a person download the object until it expires."""
 
+    @abstractmethod
     async def close(self) -> None:
-        """Release connections; local stores have none."""
+        """Release connections (local stores have none)."""
 
 
 def media_path(user_id: int, generation_id: str) -> str:

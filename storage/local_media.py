@@ -35,6 +35,9 @@ class LocalMediaStore(MediaStore):
         self._secret = link_secret
         self.root.mkdir(parents=True, exist_ok=True)
 
+    async def close(self) -> None:
+        """Nothing to release: files are opened per call."""
+
     def resolve(self, path: str) -> Path:
         """The file for `path`, refusing anything that could escape the store."""
         if not _SAFE_PATH.match(path) or ".." in path.split("/"):

@@ -204,7 +204,9 @@ class SqliteStore(Store):
 
     # users
 
-    async def ensure_user(self, user_id: int, *, username: str | None = None, language: str | None = None) -> User:
+    async def ensure_user(
+        self, user_id: int, *, username: str | None = None, language: str | None = None
+    ) -> User:
         now = ts(datetime.now(UTC))
         async with self._tx() as db:
             row = await self._one(
@@ -313,7 +315,8 @@ class SqliteStore(Store):
             if await self._one(db, "SELECT 1 FROM users WHERE id = ?", (payment.user_id,)) is None:
                 raise UnknownUserError(payment.user_id)
             await db.execute(
-                """INSERT INTO payments (charge_id, user_id, stars, credits, payload, provider_charge_id, created_at)
+                """INSERT INTO payments
+                       (charge_id, user_id, stars, credits, payload, provider_charge_id, created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)""",
                 (
                     payment.charge_id,
@@ -355,7 +358,9 @@ class SqliteStore(Store):
         created = ts(new.created_at)
         async with self._tx() as db:
             if new.request_key is not None:
-                row = await self._one(db, "SELECT * FROM generations WHERE request_key = ?", (new.request_key,))
+                row = await self._one(
+                    db, "SELECT * FROM generations WHERE request_key = ?", (new.request_key,)
+                )
                 if row is not None:
                     balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (row["user_id"],))
                     assert balance is not None
@@ -466,7 +471,15 @@ class SqliteStore(Store):
                     SET status = ?, error_code = ?, error_message = ?, updated_at = ?, finished_at = ?,
                         lease_owner = NULL, lease_until = NULL, next_poll_at = NULL
                     WHERE id = ? AND status IN ({_placeholders(allowed_from)}) RETURNING *""",
-                (to.value, error_code, error_message, stamp, stamp, generation_id, *(s.value for s in allowed_from)),
+                (
+                    to.value,
+                    error_code,
+                    error_message,
+                    stamp,
+                    stamp,
+                    generation_id,
+                    *(s.value for s in allowed_from),
+                ),
             )
             if row is None:
                 current = await self._one(db, "SELECT * FROM generations WHERE id = ?", (generation_id,))
@@ -582,7 +595,8 @@ class SqliteStore(Store):
                 """SELECT c.charge_id,
                           (SELECT count(*) FROM payments p WHERE p.charge_id = c.charge_id) AS payment_rows,
                           (SELECT count(*) FROM ledger l
-                            WHERE l.payment_charge_id = c.charge_id AND l.kind = 'purchase') AS purchase_entries
+                            WHERE l.payment_charge_id = c.charge_id AND l.kind = 'purchase')
+                              AS purchase_entries
                    FROM (SELECT charge_id FROM payments
                          UNION SELECT payment_charge_id FROM ledger WHERE payment_charge_id IS NOT NULL) c""",
             )

@@ -25,7 +25,9 @@ QUEUED = frozenset({GenerationStatus.QUEUED})
 RUNNING = frozenset({GenerationStatus.RUNNING})
 
 
-def new_generation(gen_id: str, *, user_id: int = 1, cost: int = 10, at: datetime = NOW, **extra: object) -> NewGeneration:
+def new_generation(
+    gen_id: str, *, user_id: int = 1, cost: int = 10, at: datetime = NOW, **extra: object
+) -> NewGeneration:
     values: dict[str, object] = {
         "id": gen_id,
         "user_id": user_id,
@@ -45,7 +47,9 @@ def new_generation(gen_id: str, *, user_id: int = 1, cost: int = 10, at: datetim
 async def fund(backend: BackendUnderTest, user_id: int, credits: int) -> None:
     await backend.store.ensure_user(user_id)
     outcome = await backend.store.apply_ledger_entry(
-        NewLedgerEntry(user_id=user_id, delta=credits, kind=LedgerKind.ADMIN, idempotency_key=f"admin:0:{user_id}")
+        NewLedgerEntry(
+            user_id=user_id, delta=credits, kind=LedgerKind.ADMIN, idempotency_key=f"admin:0:{user_id}"
+        )
     )
     assert isinstance(outcome, Applied)
 
@@ -56,10 +60,20 @@ async def test_create_debits_and_inserts_together(backend: BackendUnderTest) -> 
     assert isinstance(created, GenerationCreated)
     assert created.new and created.balance == 15
     gen = created.generation
-    assert (gen.status, gen.cost, gen.request["prompt"], gen.attempts) == (GenerationStatus.QUEUED, 10, "prompt g1", 0)
+    assert (gen.status, gen.cost, gen.request["prompt"], gen.attempts) == (
+        GenerationStatus.QUEUED,
+        10,
+        "prompt g1",
+        0,
+    )
     assert gen.next_poll_at == NOW, "a new generation is due for submission at once"
     debit = (await backend.store.list_ledger(1))[0]
-    assert (debit.delta, debit.kind, debit.idempotency_key, debit.generation_id) == (-10, LedgerKind.DEBIT, "gen:g1", "g1")
+    assert (debit.delta, debit.kind, debit.idempotency_key, debit.generation_id) == (
+        -10,
+        LedgerKind.DEBIT,
+        "gen:g1",
+        "g1",
+    )
 
 
 async def test_insufficient_funds_creates_nothing(backend: BackendUnderTest) -> None:
@@ -87,22 +101,44 @@ async def test_transitions_are_guarded(backend: BackendUnderTest) -> None:
     await fund(backend, 1, 10)
     await store.create_generation(new_generation("g1"))
     running = await store.transition_generation(
-        "g1", to=GenerationStatus.RUNNING, allowed_from=QUEUED, fields={"provider_task_id": "t-1", "route_provider": "demo"}, now=NOW
+        "g1",
+        to=GenerationStatus.RUNNING,
+        allowed_from=QUEUED,
+        fields={"provider_task_id": "t-1", "route_provider": "demo"},
+        now=NOW,
     )
-    assert running is not None and running.status is GenerationStatus.RUNNING and running.provider_task_id == "t-1"
-    assert await store.transition_generation("g1", to=GenerationStatus.RUNNING, allowed_from=QUEUED, now=NOW) is None
+    assert (
+        running is not None
+        and running.status is GenerationStatus.RUNNING
+        and running.provider_task_id == "t-1"
+    )
+    assert (
+        await store.transition_generation("g1", to=GenerationStatus.RUNNING, allowed_from=QUEUED, now=NOW)
+        is None
+    )
     progressed = await store.update_generation("g1", only_if=RUNNING, fields={"progress": 40}, now=NOW)
     assert progressed is not None and progressed.progress == 40
     done = await store.transition_generation(
-        "g1", to=GenerationStatus.SUCCEEDED, allowed_from=ACTIVE_STATUSES, fields={"result_path": "1/g1.mp4"}, now=NOW
+        "g1",
+        to=GenerationStatus.SUCCEEDED,
+        allowed_from=ACTIVE_STATUSES,
+        fields={"result_path": "1/g1.mp4"},
+        now=NOW,
     )
     assert done is not None and done.finished_at == NOW
     await backend.media.write("1/g1.mp4", _chunks(b"video"))
     delivered = await store.transition_generation(
-        "g1", to=GenerationStatus.DELIVERED, allowed_from=frozenset({GenerationStatus.SUCCEEDED}),
-        fields={"file_id": "F1"}, now=NOW + timedelta(seconds=5),
+        "g1",
+        to=GenerationStatus.DELIVERED,
+        allowed_from=frozenset({GenerationStatus.SUCCEEDED}),
+        fields={"file_id": "F1"},
+        now=NOW + timedelta(seconds=5),
     )
-    assert delivered is not None and delivered.delivered_at == NOW + timedelta(seconds=5) and delivered.file_id == "F1"
+    assert (
+        delivered is not None
+        and delivered.delivered_at == NOW + timedelta(seconds=5)
+        and delivered.file_id == "F1"
+    )
     with pytest.raises(ValueError, match="mutable"):
         await store.update_generation("g1", only_if=RUNNING, fields={"cost": 0}, now=NOW)
     with pytest.raises(ValueError, match="refund"):
@@ -114,7 +150,12 @@ async def test_refund_happens_exactly_once(backend: BackendUnderTest) -> None:
     await fund(backend, 1, 10)
     await store.create_generation(new_generation("g1", cost=10))
     first = await store.end_with_refund(
-        "g1", to=GenerationStatus.FAILED, allowed_from=ACTIVE_STATUSES, error_code="provider", error_message="boom", now=NOW
+        "g1",
+        to=GenerationStatus.FAILED,
+        allowed_from=ACTIVE_STATUSES,
+        error_code="provider",
+        error_message="boom",
+        now=NOW,
     )
     assert isinstance(first, Refunded)
     assert first.balance == 10 and first.entry.idempotency_key == "refund:g1"
@@ -126,8 +167,14 @@ async def test_refund_happens_exactly_once(backend: BackendUnderTest) -> None:
         assert isinstance(again, NotRefundable)
         assert again.generation is not None and again.generation.status is GenerationStatus.FAILED
     assert isinstance(
-        await store.end_with_refund("nope", to=GenerationStatus.FAILED, allowed_from=ACTIVE_STATUSES,
-                                    error_code=None, error_message=None, now=NOW),
+        await store.end_with_refund(
+            "nope",
+            to=GenerationStatus.FAILED,
+            allowed_from=ACTIVE_STATUSES,
+            error_code=None,
+            error_message=None,
+            now=NOW,
+        ),
         NotRefundable,
     )
     assert [e.delta for e in await store.list_ledger(1)] == [10, -10, 10]
@@ -139,16 +186,29 @@ async def test_a_produced_video_is_never_refunded(backend: BackendUnderTest) -> 
     await store.create_generation(new_generation("g1"))
     await backend.media.write("1/g1.mp4", _chunks(b"v"))
     await store.transition_generation(
-        "g1", to=GenerationStatus.SUCCEEDED, allowed_from=ACTIVE_STATUSES, fields={"result_path": "1/g1.mp4"}, now=NOW
+        "g1",
+        to=GenerationStatus.SUCCEEDED,
+        allowed_from=ACTIVE_STATUSES,
+        fields={"result_path": "1/g1.mp4"},
+        now=NOW,
     )
     outcome = await store.end_with_refund(
-        "g1", to=GenerationStatus.FAILED, allowed_from=ACTIVE_STATUSES, error_code="late", error_message=None, now=NOW
+        "g1",
+        to=GenerationStatus.FAILED,
+        allowed_from=ACTIVE_STATUSES,
+        error_code="late",
+        error_message=None,
+        now=NOW,
     )
     assert isinstance(outcome, NotRefundable)
     with pytest.raises(ValueError, match="produced video"):
         await store.end_with_refund(
-            "g1", to=GenerationStatus.FAILED, allowed_from=frozenset({GenerationStatus.SUCCEEDED}),
-            error_code=None, error_message=None, now=NOW,
+            "g1",
+            to=GenerationStatus.FAILED,
+            allowed_from=frozenset({GenerationStatus.SUCCEEDED}),
+            error_code=None,
+            error_message=None,
+            now=NOW,
         )
     assert (await store.get_user(1)).balance == 0  # type: ignore[union-attr]
 
@@ -166,7 +226,9 @@ async def test_library_pages_newest_first_without_gaps_or_repeats(backend: Backe
         assert len(page) <= 5
         seen.extend(g.id for g in page)
         before = (page[-1].created_at, page[-1].id)
-    expected = sorted((f"g{i:02d}" for i in range(23)), key=lambda gid: (int(gid[1:]) // 2, gid), reverse=True)
+    expected = sorted(
+        (f"g{i:02d}" for i in range(23)), key=lambda gid: (int(gid[1:]) // 2, gid), reverse=True
+    )
     assert seen == expected
     assert await store.count_active_generations(1) == 23
 
@@ -184,9 +246,18 @@ async def test_claims_lease_each_due_row_to_one_owner(backend: BackendUnderTest)
     assert await store.claim_due_generations(now=NOW, owner="c", lease_seconds=60, limit=10) == []
 
     assert await store.release_generation(a[0].id, owner="b", next_poll_at=NOW) is False
-    assert await store.release_generation(a[0].id, owner="a", next_poll_at=NOW + timedelta(seconds=30)) is True
-    assert await store.claim_due_generations(now=NOW + timedelta(seconds=10), owner="c", lease_seconds=60, limit=10) == []
-    later = await store.claim_due_generations(now=NOW + timedelta(seconds=61), owner="c", lease_seconds=60, limit=10)
+    assert (
+        await store.release_generation(a[0].id, owner="a", next_poll_at=NOW + timedelta(seconds=30)) is True
+    )
+    assert (
+        await store.claim_due_generations(
+            now=NOW + timedelta(seconds=10), owner="c", lease_seconds=60, limit=10
+        )
+        == []
+    )
+    later = await store.claim_due_generations(
+        now=NOW + timedelta(seconds=61), owner="c", lease_seconds=60, limit=10
+    )
     assert {g.id for g in later} == {g.id for g in a + b}, "released and expired leases are claimable again"
 
 
@@ -196,12 +267,29 @@ async def test_overdue_rows_are_claimable_even_if_their_poll_is_later(backend: B
     await store.create_generation(new_generation("g1", cost=1))
     claimed = await store.claim_due_generations(now=NOW, owner="a", lease_seconds=1, limit=1)
     await store.release_generation("g1", owner="a", next_poll_at=NOW + timedelta(hours=2))
-    assert claimed and await store.claim_due_generations(now=NOW + timedelta(minutes=5), owner="a", lease_seconds=1, limit=1) == []
-    overdue = await store.claim_due_generations(now=NOW + timedelta(minutes=31), owner="a", lease_seconds=1, limit=1)
+    assert (
+        claimed
+        and await store.claim_due_generations(
+            now=NOW + timedelta(minutes=5), owner="a", lease_seconds=1, limit=1
+        )
+        == []
+    )
+    overdue = await store.claim_due_generations(
+        now=NOW + timedelta(minutes=31), owner="a", lease_seconds=1, limit=1
+    )
     assert [g.id for g in overdue] == ["g1"], "the hard-timeout sweep must see it"
-    await store.end_with_refund("g1", to=GenerationStatus.FAILED, allowed_from=ACTIVE_STATUSES,
-                                error_code="timeout", error_message=None, now=NOW + timedelta(minutes=31))
-    assert await store.claim_due_generations(now=NOW + timedelta(hours=3), owner="a", lease_seconds=1, limit=5) == []
+    await store.end_with_refund(
+        "g1",
+        to=GenerationStatus.FAILED,
+        allowed_from=ACTIVE_STATUSES,
+        error_code="timeout",
+        error_message=None,
+        now=NOW + timedelta(minutes=31),
+    )
+    assert (
+        await store.claim_due_generations(now=NOW + timedelta(hours=3), owner="a", lease_seconds=1, limit=5)
+        == []
+    )
 
 
 async def _chunks(data: bytes):  # type: ignore[no-untyped-def]

@@ -63,7 +63,9 @@ async def test_overwrite_replaces_whole_object(backend: BackendUnderTest) -> Non
     assert await read_all(backend.media, path) == b"second"
 
 
-@pytest.mark.parametrize("path", ["../etc/passwd", "/etc/passwd", "1/../../x.mp4", "", "1//x.mp4", "1/.hidden", "a b/c.mp4"])
+@pytest.mark.parametrize(
+    "path", ["../etc/passwd", "/etc/passwd", "1/../../x.mp4", "", "1//x.mp4", "1/.hidden", "a b/c.mp4"]
+)
 async def test_unsafe_paths_are_refused(backend: BackendUnderTest, path: str) -> None:
     with pytest.raises(UnsafeMediaPathError):
         await backend.media.write(path, chunks(b"x"))

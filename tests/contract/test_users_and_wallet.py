@@ -62,7 +62,9 @@ async def test_payment_for_an_unknown_user_is_refused_and_leaves_nothing(backend
 async def test_ledger_entries_are_idempotent_and_never_overdraw(backend: BackendUnderTest) -> None:
     store = backend.store
     await store.ensure_user(2)
-    top_up = NewLedgerEntry(user_id=2, delta=30, kind=LedgerKind.ADMIN, idempotency_key="admin:9:100", admin_id=9)
+    top_up = NewLedgerEntry(
+        user_id=2, delta=30, kind=LedgerKind.ADMIN, idempotency_key="admin:9:100", admin_id=9
+    )
     assert isinstance(await store.apply_ledger_entry(top_up), Applied)
     assert isinstance(await store.apply_ledger_entry(top_up), AlreadyApplied)
 
