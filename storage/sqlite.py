@@ -164,7 +164,7 @@ class SqliteStore(Store):
         db.row_factory = aiosqlite.Row
         try:
             await db.execute("PRAGMA busy_timeout = 30000")
-            await db.execute("PRAGMA journal_mode = WAL")
+            await _enable_wal(db)
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await apply_migrations(db)
@@ -601,6 +601,19 @@ class SqliteStore(Store):
                          UNION SELECT payment_charge_id FROM ledger WHERE payment_charge_id IS NOT NULL) c""",
             )
         return [PaymentAudit(r["charge_id"], r["payment_rows"], r["purchase_entries"]) for r in rows]
+
+
+async def _enable_wal(db: aiosqlite.Connection, attempts: int = 40) -> None:
+    """Switch a new file to WAL. The switch needs an exclusive lock and SQLite does not wait for it
+    (no busy handler), so processes starting together retry briefly instead of failing."""
+    for attempt in range(attempts):
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.025 * (attempt + 1))
 
 
 async def apply_migrations(db: aiosqlite.Connection) -> list[int]:
