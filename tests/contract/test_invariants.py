@@ -34,7 +34,12 @@ async def test_overdue_generation_breaks_invariant_4(backend: BackendUnderTest) 
     assert found[0].startswith("invariant 4 broken for generation g1")
     assert await backend.violations(now=NOW - timedelta(minutes=30), poll_interval=10) == [], "within grace"
     await backend.store.end_with_refund(
-        "g1", to=GenerationStatus.FAILED, allowed_from=ACTIVE_STATUSES, error_code="timeout", error_message=None, now=NOW
+        "g1",
+        to=GenerationStatus.FAILED,
+        allowed_from=ACTIVE_STATUSES,
+        error_code="timeout",
+        error_message=None,
+        now=NOW,
     )
     assert await backend.violations(now=NOW) == []
 
@@ -43,7 +48,11 @@ async def test_produced_video_missing_from_media_breaks_invariant_5(backend: Bac
     await fund(backend, 1, 50)
     await backend.store.create_generation(new_generation("g1"))
     await backend.store.transition_generation(
-        "g1", to=GenerationStatus.SUCCEEDED, allowed_from=ACTIVE_STATUSES, fields={"result_path": "1/g1.mp4"}, now=NOW
+        "g1",
+        to=GenerationStatus.SUCCEEDED,
+        allowed_from=ACTIVE_STATUSES,
+        fields={"result_path": "1/g1.mp4"},
+        now=NOW,
     )
     found = await backend.violations()
     assert [v.split(":")[0] for v in found] == ["invariant 5 broken for generation g1"]
@@ -60,7 +69,9 @@ async def sqlite_backend(backend: BackendUnderTest) -> SqliteStore:
     return backend.store
 
 
-async def test_balance_out_of_step_breaks_invariant_1(backend: BackendUnderTest, sqlite_backend: SqliteStore) -> None:
+async def test_balance_out_of_step_breaks_invariant_1(
+    backend: BackendUnderTest, sqlite_backend: SqliteStore
+) -> None:
     await fund(backend, 1, 50)
     await sqlite_backend._db.execute("UPDATE users SET balance = balance + 5 WHERE id = 1")
     assert await backend.violations() == ["invariant 1 broken for user 1: balance 55 != ledger sum 50"]

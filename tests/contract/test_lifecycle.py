@@ -49,7 +49,9 @@ def service(backend: BackendUnderTest, settings: Settings, clock: Clock) -> Gene
 async def funded(backend: BackendUnderTest, user_id: int = 1, credits: int = 100) -> None:
     await backend.store.ensure_user(user_id)
     if credits:
-        await Wallet(backend.store).admin_adjust(admin_id=1, operation_id=user_id, user_id=user_id, delta=credits)
+        await Wallet(backend.store).admin_adjust(
+            admin_id=1, operation_id=user_id, user_id=user_id, delta=credits
+        )
 
 
 async def stored_video(backend: BackendUnderTest, user_id: int, generation_id: str) -> str:
@@ -61,7 +63,9 @@ async def stored_video(backend: BackendUnderTest, user_id: int, generation_id: s
     return path
 
 
-async def test_create_validates_prices_and_debits(backend: BackendUnderTest, service: GenerationService) -> None:
+async def test_create_validates_prices_and_debits(
+    backend: BackendUnderTest, service: GenerationService
+) -> None:
     await funded(backend, credits=12)
     result = await service.create(user_id=1, chat_id=1, request=DEMO)
     assert isinstance(result, GenerationCreated)
@@ -83,21 +87,27 @@ async def test_invalid_request_charges_nothing(backend: BackendUnderTest, servic
         "error-prompt-empty",
         "error-first-frame-required",
     }
-    unavailable = await service.create(user_id=1, chat_id=1, request=DEMO.model_copy(update={"model": "veo-3.1"}))
+    unavailable = await service.create(
+        user_id=1, chat_id=1, request=DEMO.model_copy(update={"model": "veo-3.1"})
+    )
     assert isinstance(unavailable, Invalid)
     assert unavailable.problems[0].key == "error-model-unavailable"
     assert await backend.store.count_active_generations(1) == 0
     assert (await backend.store.get_user(1)).balance == 50  # type: ignore[union-attr]
 
 
-async def test_short_of_credits_reports_the_shortfall(backend: BackendUnderTest, service: GenerationService) -> None:
+async def test_short_of_credits_reports_the_shortfall(
+    backend: BackendUnderTest, service: GenerationService
+) -> None:
     await funded(backend, credits=3)
     result = await service.create(user_id=1, chat_id=1, request=DEMO)
     assert isinstance(result, InsufficientFunds)
     assert (result.balance, result.required, result.shortfall) == (3, 5, 2)
 
 
-async def test_happy_path_to_delivery(backend: BackendUnderTest, service: GenerationService, clock: Clock) -> None:
+async def test_happy_path_to_delivery(
+    backend: BackendUnderTest, service: GenerationService, clock: Clock
+) -> None:
     await funded(backend)
     created = await service.create(user_id=1, chat_id=1, request=DEMO, request_key="cb-1")
     assert isinstance(created, GenerationCreated)

@@ -46,10 +46,15 @@ async def test_200_parallel_debits_on_100_credits(tmp_path: Path) -> None:
 
         # replaying every key changes nothing
         replays = await asyncio.gather(
-            *(store.create_generation(new_generation(f"again{i}", cost=1, request_key=None)) for i in range(20)),
+            *(
+                store.create_generation(new_generation(f"again{i}", cost=1, request_key=None))
+                for i in range(20)
+            ),
             *(
                 store.apply_ledger_entry(
-                    NewLedgerEntry(user_id=1, delta=100, kind=LedgerKind.ADMIN, idempotency_key="admin:0:seed")
+                    NewLedgerEntry(
+                        user_id=1, delta=100, kind=LedgerKind.ADMIN, idempotency_key="admin:0:seed"
+                    )
                 )
                 for _ in range(20)
             ),
