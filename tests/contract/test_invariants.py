@@ -104,8 +104,8 @@ async def test_double_credited_charge_breaks_invariant_3(
     await backend.store.ensure_user(1)
     await backend.store.record_payment(NewPayment("c1", user_id=1, stars=10, credits=10, payload="p"))
     await sqlite_backend._db.execute(
-        "INSERT INTO ledger (user_id, delta, kind, idempotency_key, payment_charge_id, balance_after, created_at)"
-        " VALUES (1, 10, 'purchase', 'purchase:c1:again', 'c1', 20, '2026-01-01T00:00:00.000000+00:00')"
+        "INSERT INTO ledger (user_id, delta, kind, idempotency_key, payment_charge_id, balance_after,"
+        " created_at) VALUES (1, 10, 'purchase', 'purchase:c1:again', 'c1', 20, '2026-01-01T00:00:00+00:00')"
     )
     await sqlite_backend._db.execute("UPDATE users SET balance = 20")
     assert await backend.violations() == [
