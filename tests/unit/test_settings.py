@@ -19,6 +19,7 @@ def problems(**values: object) -> list[str]:
 
 def test_missing_token_is_named() -> None:
     assert problems() == ["BOT_TOKEN is missing"]
+    assert problems(bot_token="  ") == ["BOT_TOKEN is missing"], "a blank BOT_TOKEN= line is a missing token"
 
 
 def test_every_problem_is_listed_once_and_no_secret_is_echoed() -> None:
@@ -69,6 +70,9 @@ def test_values_are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert settings.provider("gemini").hard_timeout_minutes == 15
     assert settings.provider("kie").hard_timeout_minutes == 45
     assert settings.provider("runware").hard_timeout_minutes == 30
+    assert settings.provider("demo").hard_timeout_minutes == 30, "HARD_TIMEOUTS replaces the built-in list"
+    defaults = load_settings(_env_file=None, hard_timeouts="", hard_timeout_minutes="50")
+    assert defaults.provider("gemini").hard_timeout_minutes == 50
     assert settings.gemini_api_key is None, "a blank key means not configured"
     assert settings.configured_providers() == ["kie"]
     assert settings.database_path == tmp_path / "d" / "bot.sqlite3"
