@@ -50,8 +50,6 @@ class BackendUnderTest:
     name: str
     store: Store
     media: MediaStore
-    #: Scenarios that corrupt data on purpose (to test the checker) switch the final check off.
-    check_invariants_at_end: bool = True
 
     async def violations(self, *, now: datetime | None = None, poll_interval: float = 10.0) -> list[str]:
         found = await check_invariants(
@@ -74,8 +72,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     under_test = await open_backend(request.param, tmp_path / request.param)
     try:
         yield under_test
-        if under_test.check_invariants_at_end:
-            assert await under_test.violations() == []
+        assert await under_test.violations() == []
     finally:
         await under_test.media.close()
         await under_test.store.close()
