@@ -33,3 +33,9 @@ rule-mode-needs-8s = This mode makes 8-second videos only. Choose 8 seconds.
 rule-extend-720p = Videos can only be extended at 720p.
 rule-8s-needs-720p = 8-second videos are available at 720p only.
 rule-music-needs-4s = Background music is available for 4-second videos only.
+
+error-image-unsupported-format = This image format ({ $format }) is not supported. Send a JPEG, PNG or WEBP image.
+error-image-corrupt = This file is damaged or is not an image. Send a JPEG, PNG or WEBP image.
+error-image-too-large = The image is too large: at most { $max_mb } MB.
+error-image-too-many-pixels = The image has too many pixels: at most { $max_megapixels } megapixels.
+error-image-too-small = The image is too small ({ $width }×{ $height }); each side needs at least { $min } pixels.

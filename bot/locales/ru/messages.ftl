@@ -33,3 +33,9 @@ rule-mode-needs-8s = В этом режиме видео длятся тольк
 rule-extend-720p = Продлить можно только видео в 720p.
 rule-8s-needs-720p = Видео длиной 8 секунд доступны только в 720p.
 rule-music-needs-4s = Фоновая музыка доступна только для видео длиной 4 секунды.
+
+error-image-unsupported-format = Формат изображения ({ $format }) не поддерживается. Отправьте JPEG, PNG или WEBP.
+error-image-corrupt = Файл повреждён или это не изображение. Отправьте JPEG, PNG или WEBP.
+error-image-too-large = Изображение слишком большое: не больше { $max_mb } МБ.
+error-image-too-many-pixels = В изображении слишком много пикселей: не больше { $max_megapixels } мегапикселей.
+error-image-too-small = Изображение слишком маленькое ({ $width }×{ $height }); каждая сторона — не меньше { $min } пикселей.

@@ -33,3 +33,9 @@ rule-mode-needs-8s = 此模式只能生成 8 秒视频。请选择 8 秒。
 rule-extend-720p = 只能延长 720p 的视频。
 rule-8s-needs-720p = 8 秒视频仅支持 720p。
 rule-music-needs-4s = 背景音乐仅适用于 4 秒视频。
+
+error-image-unsupported-format = 不支持该图片格式（{ $format }）。请发送 JPEG、PNG 或 WEBP 图片。
+error-image-corrupt = 文件已损坏或不是图片。请发送 JPEG、PNG 或 WEBP 图片。
+error-image-too-large = 图片太大：最多 { $max_mb } MB。
+error-image-too-many-pixels = 图片像素太多：最多 { $max_megapixels } 百万像素。
+error-image-too-small = 图片太小（{ $width }×{ $height }）；每边至少需要 { $min } 像素。
