@@ -38,6 +38,7 @@ MAX_REDIRECTS = 5
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
     status: int
+    #: Case-insensitive (a CIMultiDict from aiohttp): servers differ in header casing.
     headers: Mapping[str, str]
     body: bytes
 
@@ -187,7 +188,7 @@ class ProviderHttp:
                 async with self.session.request(
                     method, url, json=json_body, data=body, params=all_params or None, headers=all_headers
                 ) as raw:
-                    response = HttpResponse(raw.status, dict(raw.headers), await raw.read())
+                    response = HttpResponse(raw.status, raw.headers.copy(), await raw.read())
             except (aiohttp.ClientError, TimeoutError) as error:
                 last = UnavailableError(f"network error: {type(error).__name__}", provider=self.provider)
                 log.info("%s %s: %s (attempt %d)", self.provider, method, type(error).__name__, attempt + 1)
@@ -231,7 +232,7 @@ class ProviderHttp:
                         target = urljoin(target, raw.headers["Location"])
                         continue
                     if raw.status >= 400:
-                        response = HttpResponse(raw.status, dict(raw.headers), await raw.content.read(4096))
+                        response = HttpResponse(raw.status, raw.headers.copy(), await raw.content.read(4096))
                         raise (classify or (lambda r: default_error(self.provider, r)))(response)
                     declared = raw.content_length
                     if declared is not None and declared > max_bytes:

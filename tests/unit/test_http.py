@@ -242,3 +242,17 @@ async def test_expired_download_url_is_typed(server: tuple[Server, str]) -> None
     finally:
         await http.close()
     assert getattr(caught.value, "http_status", None) == 403
+
+
+async def test_retry_after_is_read_whatever_its_casing(server: tuple[Server, str]) -> None:
+    srv, url = server
+    srv.script = [lambda _r: web.Response(status=429, headers={"retry-after": "4"})]
+    sleeps = Sleeps()
+    http = client(url, sleeps, retries=1)
+    try:
+        with pytest.raises(RateLimitedError) as caught:
+            await http.request("GET", "x")
+    finally:
+        await http.close()
+    assert sleeps.calls == [4.0]
+    assert caught.value.retry_after == 4.0
