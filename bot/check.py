@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.catalog import Catalog
 from services.pricing import cheapest
+from services.providers.registry import IMPLEMENTED_PROVIDERS
 from services.settings import PROVIDERS, Settings
 
 
@@ -23,6 +24,8 @@ def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
         + (f"webhook at {settings.webhook_url}" if settings.webhook_url else "long polling"),
         f"Admins: {', '.join(map(str, settings.admin_ids)) or 'none (set ADMIN_IDS)'}",
         "Providers with keys: " + (", ".join(configured) or "none"),
+        "Providers with keys but no adapter yet (ignored): "
+        + (", ".join(p for p in configured if p not in IMPLEMENTED_PROVIDERS) or "none"),
         "Providers without keys: " + (", ".join(p for p in PROVIDERS if p not in configured) or "none"),
         "",
     ]

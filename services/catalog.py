@@ -237,8 +237,10 @@ class Catalog(_Strict):
         return next((m for m in self.models if m.key == key), None)
 
     def available(self, settings: Settings) -> list[AvailableModel]:
-        """Models a user may order now: those with at least one enabled route whose provider is configured."""
-        configured = set(settings.configured_providers())
+        """Models a user may order now: an enabled route whose provider has a key and an adapter."""
+        from services.providers.registry import IMPLEMENTED_PROVIDERS  # imported late: adapters import us
+
+        configured = set(settings.configured_providers()) & IMPLEMENTED_PROVIDERS
         offers = []
         for model in self.models:
             routes = sorted(

@@ -81,7 +81,13 @@ def test_models_appear_only_with_a_configured_enabled_route(make_settings: Calla
 
     assert "kling-2.5" not in {o.model.key for o in catalog.available(make_settings(demo_mode=False))}
     kling = make_settings(demo_mode=False, kling_access_key="ak", kling_secret_key="sk")
-    assert [o.model.key for o in catalog.available(kling)] == ["kling-2.5"]
+    assert kling.configured_providers() == ["kling"]
+    assert catalog.available(kling) == [], "a provider without an adapter is never offered"
+    kling_and_runware = make_settings(
+        demo_mode=False, kling_access_key="ak", kling_secret_key="sk", runware_api_key="rw"
+    )
+    offer = next(o for o in catalog.available(kling_and_runware) if o.model.key == "kling-2.5")
+    assert [r.provider for r in offer.routes] == ["runware"]
 
 
 def test_available_routes_are_ordered_and_narrowed(make_settings: Callable[..., Settings]) -> None:
