@@ -114,6 +114,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [StarsPack(100, 100), StarsPack(550, 500), StarsPack(1200, 1000)]
     )
     stars_per_credit: Decimal = Field(Decimal(1), gt=0)
+    max_image_mb: float = Field(20.0, gt=0, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # providers
@@ -250,6 +251,10 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def max_image_bytes(self) -> int:
+        return int(self.max_image_mb * 1024 * 1024)
 
     @property
     def upload_limit_bytes(self) -> int:

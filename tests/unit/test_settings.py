@@ -76,6 +76,7 @@ def test_values_are_parsed_from_the_environment(monkeypatch: pytest.MonkeyPatch,
     assert settings.gemini_api_key is None, "a blank key means not configured"
     assert settings.configured_providers() == ["kie"]
     assert settings.database_path == tmp_path / "d" / "bot.sqlite3"
+    assert settings.max_image_bytes == 20 * 1024 * 1024
     assert settings.storage_backend == "sqlite"
     assert str(settings.telegram_api_url) == "http://127.0.0.1:8081/"
     assert TOKEN not in repr(settings)
