@@ -150,6 +150,22 @@ class ProviderHttp:
         if self._session is not None:
             await self._session.close()
 
+    def _secrets(self) -> list[str]:
+        values = [*self._auth_headers.values(), *self._auth_params.values()]
+        return [
+            v.removeprefix("Bearer ").strip() for v in values if len(v.removeprefix("Bearer ").strip()) >= 6
+        ]
+
+    def _redacted(self, error: ProviderError) -> ProviderError:
+        """Whatever an adapter's classifier built, a key echoed back by the API never leaves here."""
+        message = error.message
+        for secret in self._secrets():
+            message = message.replace(secret, "***")
+        if message != error.message:
+            error.message = message
+            error.args = (f"{error.provider}: {message}",)
+        return error
+
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else urljoin(self.base_url, path.lstrip("/"))
 
@@ -195,7 +211,7 @@ class ProviderHttp:
             else:
                 if response.status < 400:
                     return response
-                error = (classify or (lambda r: default_error(self.provider, r)))(response)
+                error = self._redacted((classify or (lambda r: default_error(self.provider, r)))(response))
                 retryable = response.status in RETRY_STATUSES or isinstance(error, RateLimitedError)
                 if not retryable:
                     raise error
@@ -233,7 +249,9 @@ class ProviderHttp:
                         continue
                     if raw.status >= 400:
                         response = HttpResponse(raw.status, raw.headers.copy(), await raw.content.read(4096))
-                        raise (classify or (lambda r: default_error(self.provider, r)))(response)
+                        raise self._redacted(
+                            (classify or (lambda r: default_error(self.provider, r)))(response)
+                        )
                     declared = raw.content_length
                     if declared is not None and declared > max_bytes:
                         raise MediaTooLargeError(max_bytes)

@@ -13,6 +13,7 @@ from services.providers.base import (
     ErrorKind,
     InvalidRequestError,
     RateLimitedError,
+    UnauthorizedError,
     UnavailableError,
 )
 from storage.errors import MediaTooLargeError
@@ -256,3 +257,20 @@ async def test_retry_after_is_read_whatever_its_casing(server: tuple[Server, str
         await http.close()
     assert sleeps.calls == [4.0]
     assert caught.value.retry_after == 4.0
+
+
+async def test_a_key_echoed_by_the_api_is_redacted(server: tuple[Server, str]) -> None:
+    srv, url = server
+    srv.script = [reply(401, {"error": {"message": "Incorrect API key provided: sk-secret"}})]
+    http = client(url, Sleeps())
+    try:
+        with pytest.raises(UnauthorizedError) as caught:
+            await http.request("GET", "videos")
+        with pytest.raises(UnauthorizedError) as download:
+            async for _ in http.stream("file.mp4", max_bytes=10):
+                pass
+    finally:
+        await http.close()
+    for error in (caught.value, download.value):
+        assert "sk-secret" not in str(error)
+        assert "Incorrect API key provided: ***" in str(error)
