@@ -15,6 +15,7 @@ from services.settings import Settings
 from storage.interfaces import MediaStore, Store
 from storage.local_media import LocalMediaStore
 from storage.sqlite import SqliteStore
+from tests.fakes.sleeps import Sleeps
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
@@ -76,3 +77,9 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     finally:
         await under_test.media.close()
         await under_test.store.close()
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    """Injected as ProviderHttp(sleep=...) so retries are recorded, never waited for."""
+    return Sleeps()

@@ -41,6 +41,7 @@ from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.gemini import API_KEY, VIDEO, FakeGemini, Fault, Outcome
+from tests.fakes.sleeps import Sleeps
 
 V31 = "veo-3.1-generate-preview"
 V31_FAST = "veo-3.1-fast-generate-preview"
@@ -375,16 +376,6 @@ def test_operation_names_are_opaque_but_stay_under_the_api_version() -> None:
 # ---------------------------------------------------------------------------------------- against the fake
 
 
-class Sleeps:
-    """Records the delays the HTTP layer asked for, without waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeGemini]:
     server = FakeGemini()
@@ -393,11 +384,6 @@ async def fake() -> AsyncIterator[FakeGemini]:
         yield server
     finally:
         await server.close()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def config(url: str, key: str | None = API_KEY) -> ProviderConfig:
@@ -591,7 +577,7 @@ async def test_429_with_a_retry_hint_is_waited_out(
     fake.fail("create", Fault(429, message="Quota exceeded", retry_delay="7s"))
     submitted = await provider.submit(job())
     assert submitted.task_id.endswith("/op1")
-    assert sleeps.delays == [7.0], "RetryInfo.retryDelay drives the wait"
+    assert sleeps == [7.0], "RetryInfo.retryDelay drives the wait"
     assert fake.hits["create"] == 2
 
 
@@ -603,7 +589,7 @@ async def test_429_that_persists_is_a_rate_limit_error(
     with pytest.raises(RateLimitedError) as caught:
         await provider.status(submitted.task_id)
     assert caught.value.retry_after == 2.0
-    assert sleeps.delays == [2.0, 2.0]
+    assert sleeps == [2.0, 2.0]
 
 
 async def test_a_long_retry_hint_is_raised_at_once(
@@ -613,7 +599,7 @@ async def test_a_long_retry_hint_is_raised_at_once(
     with pytest.raises(RateLimitedError) as caught:
         await provider.submit(job())
     assert caught.value.retry_after == 120.0
-    assert sleeps.delays == [] and fake.created == []
+    assert sleeps == [] and fake.created == []
 
 
 async def test_5xx_is_retried_then_reported(fake: FakeGemini, provider: GeminiVeoProvider) -> None:

@@ -64,6 +64,7 @@ from tests.fakes.providers.kie import (
     TaskScript,
     callback_signature,
 )
+from tests.fakes.sleeps import Sleeps
 
 NOW = 1_780_000_000.0
 HMAC_KEY = "whk-test-secret"
@@ -637,16 +638,6 @@ def test_parse_callback_checks_json_and_signature_only_with_a_key() -> None:
 # --------------------------------------------------------------------------------- against the fake API
 
 
-class Sleeps:
-    """Stands in for asyncio.sleep in ProviderHttp: records the delays instead of waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeKie]:
     server = FakeKie()
@@ -655,11 +646,6 @@ async def fake() -> AsyncIterator[FakeKie]:
         yield server
     finally:
         await server.close()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 MakeProvider = Callable[..., KieVeoProvider]
@@ -879,7 +865,7 @@ async def test_http_429_is_retried_after_the_hint(
     )
     submitted = await provider.submit(make_job())
     assert submitted.task_id in fake.tasks
-    assert sleeps.delays == [3.0, 3.0]
+    assert sleeps == [3.0, 3.0]
     assert len(fake.endpoint_calls("generate")) == 3
 
 
@@ -890,14 +876,14 @@ async def test_envelope_429_on_a_poll_is_reported_not_slept(
     fake.fail("record-info", Fault(429, "Too many requests"))
     with pytest.raises(RateLimitedError):
         await provider.status(submitted.task_id)
-    assert sleeps.delays == []
+    assert sleeps == []
     assert (await provider.status(submitted.task_id)).state is TaskState.RUNNING
 
 
 async def test_5xx_is_retried_then_reported(fake: FakeKie, provider: KieVeoProvider, sleeps: Sleeps) -> None:
     fake.fail("generate", Fault(502, "Bad gateway", http_status=502, envelope=False), times=2)
     submitted = await provider.submit(make_job())
-    assert len(sleeps.delays) == 2
+    assert len(sleeps) == 2
     fake.fail("record-info", Fault(500, "Server error", http_status=500), times=4)
     with pytest.raises(UnavailableError) as caught:
         await provider.status(submitted.task_id)
@@ -934,7 +920,7 @@ async def test_upload_failure_stops_the_submit(
     fake.fail("upload", Fault(500, "Upload failed", http_status=500), times=4)
     with pytest.raises(UnavailableError):
         await provider.submit(make_job("i2v", first=JPEG))
-    assert len(sleeps.delays) == 3
+    assert len(sleeps) == 3
     assert fake.endpoint_calls("generate") == []
 
 

@@ -39,6 +39,7 @@ from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.openai_videos import FakeOpenAIVideos
+from tests.fakes.sleeps import Sleeps
 
 KEY = "sk-lz-test-abcdef0123456789"
 
@@ -54,11 +55,6 @@ def make_job(
 ) -> SubmitJob:
     request = VideoRequest(model="veo-3.1-fast", mode=mode, prompt=prompt, duration=8, aspect_ratio="9:16")
     return SubmitJob(request=request, route=Route(provider="laozhang", model_id=model), **extra)
-
-
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def reply(content: Any, finish_reason: str = "stop") -> dict[str, Any]:
@@ -167,11 +163,6 @@ async def fake() -> AsyncIterator[FakeOpenAIVideos]:
         yield server
     finally:
         await server.close()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def make_provider(fake: FakeOpenAIVideos, sleeps: Sleeps, key: str = KEY) -> LaoZhangChatProvider:

@@ -52,6 +52,7 @@ from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.openai_videos import FakeOpenAIVideos
+from tests.fakes.sleeps import Sleeps
 
 KEY = "sk-test-0123456789abcdefXYZ"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks reference vector's secret
@@ -91,13 +92,6 @@ def make_job(
         resolution=resolution,
     )
     return SubmitJob(request=request, route=Route(provider=provider, model_id=model), **extra)
-
-
-class Sleeps(list[float]):
-    """Stands in for asyncio.sleep: records the waits the HTTP layer asked for."""
-
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 # ------------------------------------------------------------------------------------------ pure units
@@ -477,11 +471,6 @@ async def fake() -> AsyncIterator[FakeOpenAIVideos]:
         yield server
     finally:
         await server.close()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def make_provider(

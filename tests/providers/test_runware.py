@@ -48,6 +48,7 @@ from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.runware import VIDEO, FakeRunware, Script
+from tests.fakes.sleeps import Sleeps
 
 KEY = "rw-test-key"
 TASK = "2f1c7f2e-5d1b-4c3a-9e8f-0a1b2c3d4e5f"
@@ -443,14 +444,6 @@ def test_malformed_callbacks_are_rejected(body: bytes) -> None:
 # ---------------------------------------------------------------------------------------- against the fake
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeRunware]:
     server = FakeRunware(api_key=KEY)
@@ -458,11 +451,6 @@ async def fake() -> AsyncIterator[FakeRunware]:
     yield server
     server.release_slow.set()
     await server.close()
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def config(fake: FakeRunware, key: str = KEY) -> ProviderConfig:
@@ -616,7 +604,7 @@ async def test_429_with_retry_hint_is_waited_out(
         429, code="rateLimitExceeded", message="queue full", retry_after="3", task_type="getResponse"
     )
     await provider.status(submitted.task_id)  # the 429 is retried after the hinted 3 s
-    assert sleeps.calls == [3.0]
+    assert sleeps == [3.0]
     assert (await provider.status(submitted.task_id)).state is TaskState.SUCCEEDED
 
 
@@ -627,7 +615,7 @@ async def test_a_long_retry_hint_is_handed_to_the_poller(
     with pytest.raises(RateLimitedError) as caught:
         await provider.submit(job())
     assert caught.value.retry_after == 120.0
-    assert sleeps.calls == []
+    assert sleeps == []
 
 
 async def test_5xx_is_retried_then_succeeds(
@@ -635,7 +623,7 @@ async def test_5xx_is_retried_then_succeeds(
 ) -> None:
     fake.fail_next(503, code="serviceUnavailable", message="capacity", times=2, task_type="videoInference")
     submitted = await provider.submit(job())
-    assert len(sleeps.calls) == 2
+    assert len(sleeps) == 2
     assert [t["taskUUID"] for t in fake.video_tasks()] == [submitted.task_id]
 
 

@@ -17,6 +17,7 @@ from services.providers.base import (
     UnavailableError,
 )
 from storage.errors import MediaTooLargeError
+from tests.fakes.sleeps import Sleeps
 
 Script = list[Callable[[web.Request], web.StreamResponse]]
 
@@ -50,14 +51,6 @@ async def server() -> AsyncIterator[tuple[Server, str]]:
     await s.runner.cleanup()
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 def client(url: str, sleeps: Sleeps, **kw: object) -> ProviderHttp:
     return ProviderHttp(
         "acme", url + "/v1", auth_headers={"Authorization": "Bearer sk-secret"}, sleep=sleeps, **kw
@@ -83,9 +76,9 @@ async def test_5xx_then_success_is_retried_with_backoff(server: tuple[Server, st
     assert len(srv.seen) == 3
     assert srv.seen[0].path == "/v1/videos"
     assert srv.seen[0].headers["Authorization"] == "Bearer sk-secret"
-    assert len(sleeps.calls) == 2
-    assert 0 <= sleeps.calls[0] <= 1.0
-    assert 0 <= sleeps.calls[1] <= 2.0
+    assert len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 1.0
+    assert 0 <= sleeps[1] <= 2.0
 
 
 async def test_429_waits_for_retry_after_then_gives_up_typed(server: tuple[Server, str]) -> None:
@@ -98,7 +91,7 @@ async def test_429_waits_for_retry_after_then_gives_up_typed(server: tuple[Serve
             await http.request("GET", "videos/1")
     finally:
         await http.close()
-    assert sleeps.calls == [7.0, 7.0]
+    assert sleeps == [7.0, 7.0]
     assert caught.value.retry_after == 7.0
     assert caught.value.message == "slow down"
     assert "sk-secret" not in str(caught.value)
@@ -114,7 +107,7 @@ async def test_a_long_retry_hint_is_handed_back_at_once(server: tuple[Server, st
             await http.request("GET", "x")
     finally:
         await http.close()
-    assert sleeps.calls == []
+    assert sleeps == []
     assert len(srv.seen) == 1
 
 
@@ -139,7 +132,7 @@ async def test_network_errors_become_unavailable_after_retries() -> None:
             await http.request("GET", "x")
     finally:
         await http.close()
-    assert len(sleeps.calls) == 1
+    assert len(sleeps) == 1
 
 
 @pytest.mark.parametrize(
@@ -255,7 +248,7 @@ async def test_retry_after_is_read_whatever_its_casing(server: tuple[Server, str
             await http.request("GET", "x")
     finally:
         await http.close()
-    assert sleeps.calls == [4.0]
+    assert sleeps == [4.0]
     assert caught.value.retry_after == 4.0
 
 
