@@ -175,10 +175,10 @@ def to_jpeg_or_png(image: InputImage, *, quality: int = REENCODE_QUALITY) -> Inp
 
 
 def _decode(image: InputImage) -> Image.Image:
-    """An image `inspect_image` already accepted (so within the limits), fully loaded."""
+    """An image `inspect_image` already accepted (so within the limits), fully loaded and upright."""
     decoded = Image.open(io.BytesIO(image.data), formats=list(ACCEPTED_FORMATS))
     decoded.load()
-    return decoded
+    return ImageOps.exif_transpose(decoded)
 
 
 def _has_alpha(image: Image.Image) -> bool:

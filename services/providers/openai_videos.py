@@ -24,8 +24,9 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from PIL import Image, ImageOps
+from PIL import Image
 
+from services import media
 from services.http import HttpResponse, ProviderHttp, parse_retry_after
 from services.providers.base import (
     CallbackEvent,
@@ -180,14 +181,9 @@ def fit_image(image: InputImage, width: int, height: int) -> tuple[bytes, str]:
         upright = source.getexif().get(0x0112, 1) == 1
         if upright and source.size == (width, height) and source.format in ("JPEG", "PNG"):
             return image.data, "image/png" if source.format == "PNG" else "image/jpeg"
-        oriented = ImageOps.exif_transpose(source)
-        fitted = ImageOps.fit(oriented, (width, height), method=Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    if image.mime_type == "image/png":
-        fitted.convert("RGBA" if "A" in fitted.getbands() else "RGB").save(out, "PNG")
-        return out.getvalue(), "image/png"
-    fitted.convert("RGB").save(out, "JPEG", quality=92)
-    return out.getvalue(), "image/jpeg"
+    fmt = "PNG" if image.mime_type == "image/png" else "JPEG"
+    fitted = media.fit_image(image, width=width, height=height, mode="cover", fmt=fmt, quality=92)
+    return fitted.data, fitted.mime_type
 
 
 @dataclass(frozen=True, slots=True)
