@@ -214,6 +214,10 @@ class VideoModel(_Strict):
                     )
         return problems
 
+    def broken_rules(self, choices: dict[str, Any]) -> list[Rule]:
+        """The rules these choices (mode, duration, aspect_ratio, resolution, audio) violate."""
+        return [rule for rule in self.rules if rule.applies(choices) and not rule.satisfied(choices)]
+
     def resolved_audio(self, requested: bool | None) -> bool:
         if self.audio == "always":
             return True

@@ -37,7 +37,7 @@ def cheapest(model: VideoModel) -> int:
                     audio=audio,
                 ).with_defaults(model)
                 choices = request.choices()
-                if all(rule.satisfied(choices) for rule in model.rules if rule.applies(choices)):
+                if not model.broken_rules(choices):
                     prices.append(quote(model, request))
     return min(prices, default=quote(model, VideoRequest(model=model.key, mode=model.modes[0])))
 

@@ -41,12 +41,7 @@ def validate_request(request: VideoRequest, offer: AvailableModel | VideoModel) 
         *_input_problems(request, model),
     ]
     if not problems:
-        choices = request.choices()
-        problems.extend(
-            Problem(rule.message)
-            for rule in model.rules
-            if rule.applies(choices) and not rule.satisfied(choices)
-        )
+        problems.extend(Problem(rule.message) for rule in model.broken_rules(request.choices()))
     if not problems and isinstance(offer, AvailableModel):
         assert request.duration is not None and request.resolution and request.aspect_ratio
         if not offer.routes_for(
