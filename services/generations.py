@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from services.catalog import AvailableModel, Catalog
 from services.pricing import quote
@@ -151,14 +152,30 @@ class GenerationService:
             now=self._clock(),
         )
 
-    async def mark_succeeded(self, generation_id: str, *, result_path: str) -> SuccessResult:
-        """Record the stored video. After a refund the video is still kept and delivered, free of charge."""
+    async def mark_succeeded(
+        self,
+        generation_id: str,
+        *,
+        result_path: str,
+        result_meta: dict[str, Any] | None = None,
+        provider_result: str | None = None,
+    ) -> SuccessResult:
+        """Record the stored video. After a refund the video is still kept and delivered, free of charge.
+
+        `next_poll_at` marks the delivery as pending, so a restart before the upload still delivers it.
+        """
         now = self._clock()
+        stored = {
+            "result_path": result_path,
+            "result_meta": result_meta,
+            "provider_result": provider_result,
+            "next_poll_at": now,
+        }
         generation = await self._store.transition_generation(
             generation_id,
             to=GenerationStatus.SUCCEEDED,
             allowed_from=ACTIVE_STATUSES,
-            fields={"result_path": result_path, "progress": 100},
+            fields={**stored, "progress": 100},
             now=now,
         )
         if generation is not None:
@@ -167,7 +184,7 @@ class GenerationService:
         if current is None or current.status not in REFUNDED_STATUSES or current.result_path is not None:
             return Ignored(current)
         late = await self._store.update_generation(
-            generation_id, only_if=REFUNDED_STATUSES, fields={"result_path": result_path}, now=now
+            generation_id, only_if=REFUNDED_STATUSES, fields=stored, now=now
         )
         return Ignored(current) if late is None else Succeeded(late, late=True)
 
@@ -178,7 +195,7 @@ class GenerationService:
             generation_id,
             to=GenerationStatus.DELIVERED,
             allowed_from=_SUCCEEDED,
-            fields={"file_id": file_id},
+            fields={"file_id": file_id, "next_poll_at": None},
             now=now,
         )
         if generation is not None:
@@ -191,7 +208,7 @@ class GenerationService:
         return await self._store.update_generation(
             generation_id,
             only_if=REFUNDED_STATUSES,
-            fields={"file_id": file_id, "delivered_at": now},
+            fields={"file_id": file_id, "delivered_at": now, "next_poll_at": None},
             now=now,
         )
 

@@ -58,7 +58,8 @@ async def check_invariants(
                 Violation(4, subject, f"still {gen.status} after its deadline {gen.deadline_at}")
             )
         # 5. a produced video exists in the media store (also a late one kept after a refund)
-        must_exist = gen.status in PRODUCED_STATUSES or gen.result_path is not None
+        produced = gen.status in PRODUCED_STATUSES or gen.result_path is not None
+        must_exist = produced and not gen.media_expired  # retention may delete old videos on purpose
         if must_exist and (gen.result_path is None or not await media.exists(gen.result_path)):
             violations.append(
                 Violation(5, subject, f"{gen.status} but no stored object at {gen.result_path}")

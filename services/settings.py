@@ -37,6 +37,11 @@ _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 #: listed use HARD_TIMEOUT_MINUTES. Gemini answers within ~6 minutes; the demo within seconds.
 DEFAULT_HARD_TIMEOUTS = {"gemini": 20, "demo": 5}
 
+#: Built-in shortest gap between two status polls of one task (seconds), replaced as a whole by
+#: MIN_POLL_INTERVALS. Google samples poll every 10 s (10 RPM preview quotas); OpenAI recommends 10-20 s;
+#: Runware's SDK polls every 3 s.
+DEFAULT_MIN_POLL_INTERVALS = {"gemini": 10.0, "openai": 10.0, "laozhang": 10.0, "kie": 10.0, "runware": 3.0}
+
 
 class ConfigError(Exception):
     """Configuration is unusable; `problems` holds one human sentence per bad setting."""
@@ -110,6 +115,15 @@ class Settings(BaseSettings):
     hard_timeouts: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_HARD_TIMEOUTS)
     )
+    min_poll_intervals: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_MIN_POLL_INTERVALS)
+    )
+    poll_concurrency: int = Field(64, ge=1, le=1000)
+    provider_concurrency: int = Field(16, ge=1, le=1000)
+    poll_lease_seconds: float = Field(120.0, ge=1, le=3600)
+    progress_edit_seconds: float = Field(15.0, ge=1, le=600)
+    media_retention_days: int = Field(30, ge=0, le=3650)
+    max_video_mb: int = Field(2000, ge=1, le=20000)
     stars_packs: Annotated[list[StarsPack], NoDecode] = Field(
         default_factory=lambda: [StarsPack(100, 100), StarsPack(550, 500), StarsPack(1200, 1000)]
     )
@@ -128,6 +142,7 @@ class Settings(BaseSettings):
     kie_base_url: AnyHttpUrl = AnyHttpUrl("https://api.kie.ai")
     kie_upload_base_url: AnyHttpUrl = AnyHttpUrl("https://kieai.redpandaai.co")
     kie_webhook_hmac_key: SecretStr | None = None
+    openai_webhook_secret: SecretStr | None = None
     runware_api_key: SecretStr | None = None
     runware_base_url: AnyHttpUrl = AnyHttpUrl("https://api.runware.ai/v1")
     runway_api_key: SecretStr | None = None
@@ -147,6 +162,7 @@ class Settings(BaseSettings):
         "redis_url",
         "media_link_secret",
         "kie_webhook_hmac_key",
+        "openai_webhook_secret",
         *(f"{p}_api_key" for p in PROVIDERS if p not in ("kling", "demo")),
         "kling_access_key",
         "kling_secret_key",
@@ -204,6 +220,24 @@ class Settings(BaseSettings):
             parsed[name] = int(minutes)
         return parsed
 
+    @field_validator("min_poll_intervals", mode="before")
+    @classmethod
+    def _parse_min_poll_intervals(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parsed = {}
+        for item in _split(value):
+            name, sep, seconds = item.partition("=")
+            name = name.strip().lower()
+            try:
+                number = float(seconds)
+            except ValueError:
+                number = -1.0
+            if not sep or name not in PROVIDERS or not 0 <= number <= 600:
+                raise ValueError(f"{item!r} should look like kie=15 (a known provider and 0-600 seconds)")
+            parsed[name] = number
+        return parsed
+
     @field_validator("stars_packs", mode="before")
     @classmethod
     def _parse_stars_packs(cls, value: Any) -> Any:
@@ -255,6 +289,26 @@ class Settings(BaseSettings):
     @property
     def max_image_bytes(self) -> int:
         return int(self.max_image_mb * 1024 * 1024)
+
+    @property
+    def max_video_bytes(self) -> int:
+        return self.max_video_mb * 1024 * 1024
+
+    def min_poll_interval(self, provider: str) -> float:
+        """Never poll one task more often than this, whatever the tick interval or a provider hint says."""
+        return self.min_poll_intervals.get(provider, 0.0)
+
+    def callback_token(self, provider: str) -> str:
+        """The secret path segment of a provider's callback URL: Runware signs nothing, so the URL must."""
+        digest = hmac.new(self.media_link_key(), f"callback:{provider}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def callback_url(self, provider: str) -> str | None:
+        """Where `provider` should POST task updates, or None without a public address."""
+        if self.public_base_url is None:
+            return None
+        base = str(self.public_base_url).rstrip("/")
+        return f"{base}/callbacks/{provider}/{self.callback_token(provider)}"
 
     @property
     def upload_limit_bytes(self) -> int:

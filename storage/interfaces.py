@@ -7,7 +7,7 @@ can never leave a debit without its generation, a refund without its status, or 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,10 @@ MUTABLE_GENERATION_FIELDS = frozenset(
         "next_poll_at",
         "delivered_at",
         "attempts",
+        "provider_result",
+        "result_meta",
+        "status_message_id",
+        "media_expired_at",
     }
 )
 
@@ -145,16 +149,41 @@ class Store(ABC):
     async def count_active_generations(self, user_id: int) -> int: ...
 
     @abstractmethod
+    async def find_generation_by_task(self, provider: str, task_id: str) -> Generation | None:
+        """The generation a provider callback is about."""
+
+    @abstractmethod
     async def claim_due_generations(
-        self, *, now: datetime, owner: str, lease_seconds: float, limit: int
+        self, *, now: datetime, owner: str, lease_seconds: float, limit: int, overdue_only: bool = False
     ) -> list[Generation]:
-        """Lease up to `limit` active generations whose poll is due and whose lease is free or expired."""
+        """Lease up to `limit` generations with work due whose lease is free or expired.
+
+        Due work: an active generation whose poll is due or whose hard timeout passed, and a produced
+        video still waiting for delivery (`next_poll_at` set on succeeded, or on failed/cancelled after a
+        late success). `overdue_only` leases only active generations past their hard timeout.
+        """
+
+    @abstractmethod
+    async def claim_generation(
+        self, generation_id: str, *, now: datetime, owner: str, lease_seconds: float
+    ) -> Generation | None:
+        """Lease one generation in any status if its lease is free, expired or already ours (renewal)."""
+
+    @abstractmethod
+    async def extend_leases(
+        self, generation_ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> int:
+        """Push our leases forward while long work (a large download or upload) is still going."""
 
     @abstractmethod
     async def release_generation(
         self, generation_id: str, *, owner: str, next_poll_at: datetime | None
     ) -> bool:
         """Drop our lease and schedule the next poll; False if the lease was not ours any more."""
+
+    @abstractmethod
+    async def list_expired_media(self, *, finished_before: datetime, limit: int) -> list[Generation]:
+        """Generations whose stored video is older than the retention cut and no longer awaited."""
 
     # audit, for the invariant checker
     @abstractmethod

@@ -126,6 +126,14 @@ class Generation:
     lease_until: datetime | None
     finished_at: datetime | None
     delivered_at: datetime | None
+    #: The provider's own reference to the result (a file URI or URL), for extend/remix on that provider.
+    provider_result: str | None = None
+    #: {width, height, duration, size} of the stored video, when known.
+    result_meta: dict[str, Any] | None = None
+    #: The chat message that shows progress, edited in place.
+    status_message_id: int | None = None
+    #: When retention deleted the stored video (a Telegram file_id may still resend it).
+    media_expired_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,7 @@ class GenerationAudit:
     refunds: list[int] = field(default_factory=list)
     deadline_at: datetime | None = None
     result_path: str | None = None
+    media_expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

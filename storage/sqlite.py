@@ -12,7 +12,7 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -50,7 +50,8 @@ from storage.records import (
 )
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at"})
+_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at", "media_expired_at"})
+_JSON_FIELDS = frozenset({"result_meta"})
 
 
 def ts(value: datetime) -> str:
@@ -62,6 +63,11 @@ def ts(value: datetime) -> str:
 
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _bind(params: Iterable[Any] | Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+    """Named parameters stay a mapping; positional ones become a tuple."""
+    return dict(params) if isinstance(params, Mapping) else tuple(params)
 
 
 def _placeholders(values: Iterable[Any]) -> str:
@@ -124,6 +130,10 @@ def _generation(row: aiosqlite.Row) -> Generation:
         lease_until=_dt(row["lease_until"]),
         finished_at=_dt(row["finished_at"]),
         delivered_at=_dt(row["delivered_at"]),
+        provider_result=row["provider_result"],
+        result_meta=None if row["result_meta"] is None else json.loads(row["result_meta"]),
+        status_message_id=row["status_message_id"],
+        media_expired_at=_dt(row["media_expired_at"]),
     )
 
 
@@ -146,7 +156,11 @@ def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
     parts, values = [], []
     for name, value in fields.items():
         parts.append(f"{name} = ?")
-        values.append(ts(value) if name in _TIME_FIELDS and value is not None else value)
+        if value is not None and name in _TIME_FIELDS:
+            value = ts(value)
+        elif value is not None and name in _JSON_FIELDS:
+            value = json.dumps(value)
+        values.append(value)
     return "".join(f", {p}" for p in parts), values
 
 
@@ -193,13 +207,17 @@ class SqliteStore(Store):
             yield self._db
 
     @staticmethod
-    async def _one(db: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with db.execute(sql, tuple(params)) as cur:
+    async def _one(
+        db: aiosqlite.Connection, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> aiosqlite.Row | None:
+        async with db.execute(sql, _bind(params)) as cur:
             return await cur.fetchone()
 
     @staticmethod
-    async def _all(db: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with db.execute(sql, tuple(params)) as cur:
+    async def _all(
+        db: aiosqlite.Connection, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
+    ) -> list[aiosqlite.Row]:
+        async with db.execute(sql, _bind(params)) as cur:
             return list(await cur.fetchall())
 
     # users
@@ -521,26 +539,72 @@ class SqliteStore(Store):
         assert row is not None
         return int(row["n"])
 
+    async def find_generation_by_task(self, provider: str, task_id: str) -> Generation | None:
+        async with self._read() as db:
+            row = await self._one(
+                db,
+                "SELECT * FROM generations WHERE route_provider = ? AND provider_task_id = ?",
+                (provider, task_id),
+            )
+        return None if row is None else _generation(row)
+
     async def claim_due_generations(
-        self, *, now: datetime, owner: str, lease_seconds: float, limit: int
+        self, *, now: datetime, owner: str, lease_seconds: float, limit: int, overdue_only: bool = False
     ) -> list[Generation]:
         stamp = ts(now)
         until = ts(now + timedelta(seconds=lease_seconds))
+        if overdue_only:
+            due = "status IN ('queued', 'running') AND deadline_at <= :now"
+        else:
+            due = """(status IN ('queued', 'running')
+                      AND (next_poll_at IS NULL OR next_poll_at <= :now OR deadline_at <= :now))
+                     OR (status IN ('succeeded', 'failed', 'cancelled')
+                         AND next_poll_at IS NOT NULL AND next_poll_at <= :now)"""
         async with self._tx() as db:
             rows = await self._all(
                 db,
-                """UPDATE generations SET lease_owner = ?, lease_until = ?
-                   WHERE id IN (
-                       SELECT id FROM generations
-                       WHERE status IN ('queued', 'running')
-                         AND (next_poll_at IS NULL OR next_poll_at <= ? OR deadline_at <= ?)
-                         AND (lease_until IS NULL OR lease_until <= ?)
-                       ORDER BY coalesce(next_poll_at, created_at)
-                       LIMIT ?)
-                   RETURNING *""",
-                (owner, until, stamp, stamp, stamp, limit),
+                f"""UPDATE generations SET lease_owner = :owner, lease_until = :until
+                    WHERE id IN (
+                        SELECT id FROM generations
+                        WHERE ({due}) AND (lease_until IS NULL OR lease_until <= :now)
+                        ORDER BY coalesce(next_poll_at, created_at)
+                        LIMIT :limit)
+                    RETURNING *""",
+                {"owner": owner, "until": until, "now": stamp, "limit": limit},
             )
         return [_generation(r) for r in rows]
+
+    async def claim_generation(
+        self, generation_id: str, *, now: datetime, owner: str, lease_seconds: float
+    ) -> Generation | None:
+        stamp = ts(now)
+        async with self._tx() as db:
+            row = await self._one(
+                db,
+                """UPDATE generations SET lease_owner = :owner, lease_until = :until
+                   WHERE id = :id AND (lease_until IS NULL OR lease_until <= :now OR lease_owner = :owner)
+                   RETURNING *""",
+                {
+                    "owner": owner,
+                    "until": ts(now + timedelta(seconds=lease_seconds)),
+                    "now": stamp,
+                    "id": generation_id,
+                },
+            )
+        return None if row is None else _generation(row)
+
+    async def extend_leases(
+        self, generation_ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> int:
+        if not generation_ids:
+            return 0
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"""UPDATE generations SET lease_until = ?
+                    WHERE lease_owner = ? AND id IN ({_placeholders(generation_ids)})""",
+                (ts(now + timedelta(seconds=lease_seconds)), owner, *generation_ids),
+            )
+            return cur.rowcount
 
     async def release_generation(
         self, generation_id: str, *, owner: str, next_poll_at: datetime | None
@@ -552,6 +616,19 @@ class SqliteStore(Store):
                 (None if next_poll_at is None else ts(next_poll_at), generation_id, owner),
             )
             return cur.rowcount == 1
+
+    async def list_expired_media(self, *, finished_before: datetime, limit: int) -> list[Generation]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                """SELECT * FROM generations
+                   WHERE result_path IS NOT NULL AND media_expired_at IS NULL AND finished_at < ?
+                     AND status IN ('delivered', 'succeeded', 'failed', 'cancelled')
+                     AND next_poll_at IS NULL
+                   ORDER BY finished_at LIMIT ?""",
+                (ts(finished_before), limit),
+            )
+        return [_generation(r) for r in rows]
 
     # audit
 
@@ -566,7 +643,9 @@ class SqliteStore(Store):
 
     async def audit_generations(self) -> list[GenerationAudit]:
         async with self._read() as db:
-            gens = await self._all(db, "SELECT id, status, cost, deadline_at, result_path FROM generations")
+            gens = await self._all(
+                db, "SELECT id, status, cost, deadline_at, result_path, media_expired_at FROM generations"
+            )
             moves = await self._all(
                 db, "SELECT generation_id, kind, delta FROM ledger WHERE generation_id IS NOT NULL"
             )
@@ -584,6 +663,7 @@ class SqliteStore(Store):
                 refunds=refunds.get(g["id"], []),
                 deadline_at=datetime.fromisoformat(g["deadline_at"]),
                 result_path=g["result_path"],
+                media_expired=g["media_expired_at"] is not None,
             )
             for g in gens
         ]

@@ -101,6 +101,8 @@ def task_status(task_id: str, outcome: str, elapsed: float, delay: float) -> Tas
 
 class DemoProvider(VideoProvider):
     name = "demo"
+    #: Like a provider with a cancel endpoint, so the demo shows the cancel button and its refund.
+    can_cancel = True
 
     def __init__(
         self,
@@ -143,6 +145,10 @@ class DemoProvider(VideoProvider):
             source.seek(0)
             while chunk := await asyncio.to_thread(source.read, CHUNK_SIZE):
                 yield chunk
+
+    async def cancel(self, task_id: str) -> bool:
+        """Nothing runs, so any task we issued can be stopped; the poller stops following it."""
+        return parse_task_id(task_id) is not None
 
     async def close(self) -> None:
         """Close the injected session, if any, like every adapter."""

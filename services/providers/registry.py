@@ -54,12 +54,16 @@ class Providers:
             options["upload_base_url"] = str(self._settings.kie_upload_base_url)
             if self._settings.kie_webhook_hmac_key is not None:
                 options["webhook_hmac_key"] = self._settings.kie_webhook_hmac_key.get_secret_value()
+        if provider == "openai" and self._settings.openai_webhook_secret is not None:
+            options["webhook_secret"] = self._settings.openai_webhook_secret.get_secret_value()
         if provider == "demo":
             options["delay_seconds"] = self._settings.demo_delay_seconds
         return cls(self._settings.provider(provider), **options)
 
     def for_route(self, route: Route) -> VideoProvider:
-        key = adapter_key(route)
+        return self.for_key(adapter_key(route))
+
+    def for_key(self, key: str) -> VideoProvider:
         if key not in ADAPTERS:
             raise LookupError(f"no adapter for provider {key!r}")
         if key not in self._instances:

@@ -15,7 +15,7 @@ from storage.records import (
     LedgerKind,
     NewLedgerEntry,
 )
-from storage.sqlite import SqliteStore
+from storage.sqlite import SqliteStore, _migration_files
 from tests.contract.test_generations import NOW, new_generation
 
 
@@ -125,9 +125,10 @@ async def test_parallel_claimers_share_work_without_overlap(tmp_path: Path) -> N
 async def test_migrations_apply_once_when_processes_start_together(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     stores = await asyncio.gather(*(SqliteStore.open(path) for _ in range(4)))
+    shipped = [version for version, _name, _sql in _migration_files()]
     try:
         async with stores[0]._db.execute("SELECT version FROM schema_migrations") as cur:
-            assert [row[0] for row in await cur.fetchall()] == [1]
+            assert [row[0] for row in await cur.fetchall()] == shipped == list(range(1, len(shipped) + 1))
         async with stores[0]._db.execute("PRAGMA journal_mode") as cur:
             assert (await cur.fetchone())[0] == "wal"  # type: ignore[index]
     finally:

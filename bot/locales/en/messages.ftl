@@ -39,3 +39,29 @@ error-image-corrupt = This file is damaged or is not an image. Send a JPEG, PNG 
 error-image-too-large = The image is too large: at most { $max_mb } MB.
 error-image-too-many-pixels = The image has too many pixels: at most { $max_megapixels } megapixels.
 error-image-too-small = The image is too small ({ $width }×{ $height }); each side needs at least { $min } pixels.
+
+# progress, delivery and failures (sent by the poller)
+progress-running = ⏳ { $model }: making your video…
+    { $bar } { $progress }%
+progress-waiting = ⏳ { $model }: making your video… { $elapsed } so far.
+button-cancel = ✖ Cancel
+video-caption = 🎬 { $model }
+    { $prompt }
+video-link = Your video is ready ({ $size_mb } MB) but too large to send in Telegram. Download it here (the link works for { $hours } h): { $url }
+video-no-link = Your video is ready ({ $size_mb } MB) but too large to send in Telegram, and downloads are not set up on this bot. Please contact support with the code { $id }.
+failure-refund = { $credits } credits have been returned to your balance.
+failure-content_policy = ❌ The provider's safety filter rejected this request.
+failure-no_video = ❌ The provider finished without a video (often its safety filter).
+failure-timeout = ❌ The provider took too long, so the generation was stopped.
+failure-provider_failed = ❌ The provider could not make this video.
+failure-no_route = ❌ No provider could take this request right now.
+failure-invalid_request = ❌ The provider did not accept these settings.
+failure-download_failed = ❌ The finished video could not be downloaded from the provider.
+failure-too_large = ❌ The finished video was larger than this bot can store.
+failure-model_unavailable = ❌ This model is no longer available.
+failure-source_unavailable = ❌ The video to continue is no longer available.
+failure-image_unavailable = ❌ Your image could not be read back for the provider.
+failure-cancelled = Generation cancelled.
+cancel-done = Cancelled. { $credits } credits have been returned to your balance.
+cancel-too-late = This generation can no longer be cancelled.
+cancel-not-found = This generation does not exist or is not yours.

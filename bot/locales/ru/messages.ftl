@@ -39,3 +39,29 @@ error-image-corrupt = Файл повреждён или это не изобр�
 error-image-too-large = Изображение слишком большое: не больше { $max_mb } МБ.
 error-image-too-many-pixels = В изображении слишком много пикселей: не больше { $max_megapixels } мегапикселей.
 error-image-too-small = Изображение слишком маленькое ({ $width }×{ $height }); каждая сторона — не меньше { $min } пикселей.
+
+# progress, delivery and failures (sent by the poller)
+progress-running = ⏳ { $model }: создаю видео…
+    { $bar } { $progress }%
+progress-waiting = ⏳ { $model }: создаю видео… прошло { $elapsed }.
+button-cancel = ✖ Отменить
+video-caption = 🎬 { $model }
+    { $prompt }
+video-link = Видео готово ({ $size_mb } МБ), но слишком велико для отправки в Telegram. Скачайте его здесь (ссылка действует { $hours } ч): { $url }
+video-no-link = Видео готово ({ $size_mb } МБ), но слишком велико для Telegram, а загрузка по ссылке в этом боте не настроена. Напишите в поддержку, код { $id }.
+failure-refund = { $credits } кредитов возвращено на ваш баланс.
+failure-content_policy = ❌ Фильтр безопасности провайдера отклонил этот запрос.
+failure-no_video = ❌ Провайдер завершил работу без видео (часто из-за фильтра безопасности).
+failure-timeout = ❌ Провайдер работал слишком долго, генерация остановлена.
+failure-provider_failed = ❌ Провайдер не смог создать это видео.
+failure-no_route = ❌ Сейчас ни один провайдер не может принять этот запрос.
+failure-invalid_request = ❌ Провайдер не принял эти настройки.
+failure-download_failed = ❌ Не удалось скачать готовое видео у провайдера.
+failure-too_large = ❌ Готовое видео больше, чем бот может сохранить.
+failure-model_unavailable = ❌ Эта модель больше недоступна.
+failure-source_unavailable = ❌ Видео для продолжения больше недоступно.
+failure-image_unavailable = ❌ Не удалось прочитать ваше изображение для провайдера.
+failure-cancelled = Генерация отменена.
+cancel-done = Отменено. { $credits } кредитов возвращено на ваш баланс.
+cancel-too-late = Эту генерацию уже нельзя отменить.
+cancel-not-found = Такой генерации нет или она не ваша.

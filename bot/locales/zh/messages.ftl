@@ -39,3 +39,29 @@ error-image-corrupt = 文件已损坏或不是图片。请发送 JPEG、PNG 或 
 error-image-too-large = 图片太大：最多 { $max_mb } MB。
 error-image-too-many-pixels = 图片像素太多：最多 { $max_megapixels } 百万像素。
 error-image-too-small = 图片太小（{ $width }×{ $height }）；每边至少需要 { $min } 像素。
+
+# progress, delivery and failures (sent by the poller)
+progress-running = ⏳ { $model }：正在生成视频…
+    { $bar } { $progress }%
+progress-waiting = ⏳ { $model }：正在生成视频…已用时 { $elapsed }。
+button-cancel = ✖ 取消
+video-caption = 🎬 { $model }
+    { $prompt }
+video-link = 视频已生成（{ $size_mb } MB），但超出 Telegram 的发送上限。请在此下载（链接 { $hours } 小时内有效）：{ $url }
+video-no-link = 视频已生成（{ $size_mb } MB），但超出 Telegram 的发送上限，且本机器人未配置下载链接。请联系客服，编号 { $id }。
+failure-refund = { $credits } 积分已退回您的余额。
+failure-content_policy = ❌ 服务商的安全过滤器拒绝了此请求。
+failure-no_video = ❌ 服务商完成了任务但没有生成视频（通常是安全过滤）。
+failure-timeout = ❌ 服务商耗时过长，生成已停止。
+failure-provider_failed = ❌ 服务商无法生成此视频。
+failure-no_route = ❌ 目前没有服务商可以接受此请求。
+failure-invalid_request = ❌ 服务商不接受这些设置。
+failure-download_failed = ❌ 无法从服务商下载已完成的视频。
+failure-too_large = ❌ 生成的视频超出了本机器人可存储的大小。
+failure-model_unavailable = ❌ 此模型已不可用。
+failure-source_unavailable = ❌ 要延续的视频已不可用。
+failure-image_unavailable = ❌ 无法读取您的图片以提交给服务商。
+failure-cancelled = 生成已取消。
+cancel-done = 已取消。{ $credits } 积分已退回您的余额。
+cancel-too-late = 此生成已无法取消。
+cancel-not-found = 此生成不存在或不属于您。

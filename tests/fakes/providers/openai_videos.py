@@ -26,6 +26,7 @@ import io
 import itertools
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -130,6 +131,8 @@ class FakeOpenAIVideos:
         self.chat_reply: str | None = None  # None: a success message with a link to `cdn_url`
         self.videos: dict[str, FakeVideo] = {}
         self.requests: list[Recorded] = []
+        #: Calls per endpoint, refused ones included.
+        self.hits: Counter[str] = Counter()
         self.cdn_requests: list[dict[str, str]] = []
         self.downloads_finished = 0
         self._injected: dict[str, list[_Injected]] = {}
@@ -210,6 +213,7 @@ class FakeOpenAIVideos:
 
     def _guard(self, request: web.Request, endpoint: Endpoint) -> web.Response | None:
         """Auth (as OpenAI checks it), then any injected failure for this endpoint."""
+        self.hits[endpoint] += 1
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
             return self._error(401, "You didn't provide an API key.", type_="invalid_request_error")

@@ -1,0 +1,11 @@
+"""Callback-data factories: typed, prefixed, and well under Telegram's 64-byte limit."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class CancelGeneration(CallbackData, prefix="gc"):
+    """The cancel button under a progress message; `id` is a generation id (32 hex characters)."""
+
+    id: str

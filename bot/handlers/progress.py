@@ -1,0 +1,40 @@
+"""The cancel button under a progress message."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, Message
+
+from bot.callbacks import CancelGeneration
+from bot.i18n import Translator
+from services.poller import Poller
+from storage.interfaces import Store
+from storage.records import Refunded
+
+router = Router(name="progress")
+
+
+@router.callback_query(CancelGeneration.filter(), F.from_user)
+async def cancel(
+    query: CallbackQuery,
+    callback_data: CancelGeneration,
+    poller: Poller,
+    store: Store,
+    translator: Translator,
+) -> None:
+    user = await store.get_user(query.from_user.id)
+    lang = (user.language if user else None) or translator.pick(query.from_user.language_code)
+    outcome = await poller.cancel(callback_data.id, user_id=query.from_user.id)
+    if isinstance(outcome, Refunded):
+        text = translator(lang, "cancel-done", credits=outcome.entry.delta)
+        await query.answer(text)
+        if isinstance(query.message, Message):
+            # The message may be gone or already show this; the refund is what matters.
+            with contextlib.suppress(TelegramBadRequest):
+                await query.message.edit_text(text, reply_markup=None)
+        return
+    key = "cancel-not-found" if outcome.generation is None else "cancel-too-late"
+    await query.answer(translator(lang, key), show_alert=True)

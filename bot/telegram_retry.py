@@ -1,0 +1,59 @@
+"""A session middleware that retries Telegram's flood control and transient server errors.
+
+aiogram 3 has no built-in retry (reference/telegram.md §3.2). Each request is retried a few times after
+Telegram's own `retry_after`; a wait longer than `max_wait` is handed back to the caller, which
+reschedules the work instead of holding a worker that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+log = logging.getLogger(__name__)
+
+
+class RetryRequests(BaseRequestMiddleware):
+    def __init__(
+        self,
+        *,
+        attempts: int = 3,
+        max_wait: float = 30.0,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self._attempts = attempts
+        self._max_wait = max_wait
+        self._sleep = sleep
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Any:
+        if isinstance(method, GetUpdates):  # the polling loop has its own backoff
+            return await make_request(bot, method)
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                if attempt == self._attempts or error.retry_after > self._max_wait:
+                    raise
+                wait = float(error.retry_after)
+            except (TelegramServerError, TelegramNetworkError):
+                if attempt == self._attempts:
+                    raise
+                wait = float(2 ** (attempt - 1))
+            log.info("Telegram %s: retrying in %.0f s", type(method).__name__, wait)
+            await self._sleep(wait)
+        raise AssertionError("unreachable")

@@ -1,0 +1,98 @@
+"""The aiohttp web app: provider callbacks, local media links and a health check.
+
+Callbacks are authenticated twice where the provider allows it: by the secret path token in the URL we
+gave the provider (Runware signs nothing) and by the adapter's own check (KIE's HMAC, OpenAI's Standard
+Webhooks signature). A genuine callback is answered 200 at once and worked in the background through
+the same code path as a poll; anything else gets 404/401/400 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+
+from services.poller import Poller
+from services.providers.base import CallbackRejected
+from services.providers.registry import Providers
+from services.settings import Settings
+from storage.errors import StorageError
+from storage.interfaces import MediaStore
+from storage.local_media import LocalMediaStore
+
+log = logging.getLogger(__name__)
+
+#: Providers whose callbacks we accept; each adapter implements `parse_callback`.
+CALLBACK_ROUTES = frozenset({"kie", "runware", "openai"})
+MAX_CALLBACK_BYTES = 1 << 20
+
+POLLER = web.AppKey("poller", Poller)
+PROVIDERS = web.AppKey("providers", Providers)
+SETTINGS = web.AppKey("settings", Settings)
+MEDIA = web.AppKey("media", MediaStore)
+
+
+def build_web_app(
+    *, poller: Poller, providers: Providers, settings: Settings, media: MediaStore
+) -> web.Application:
+    app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
+    app[POLLER] = poller
+    app[PROVIDERS] = providers
+    app[SETTINGS] = settings
+    app[MEDIA] = media
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/callbacks/{provider}/{token}", provider_callback)
+    if isinstance(media, LocalMediaStore):
+        app.router.add_get("/media/{path:.+}", media_file)
+    return app
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def provider_callback(request: web.Request) -> web.Response:
+    provider = request.match_info["provider"]
+    settings = request.app[SETTINGS]
+    token_ok = hmac.compare_digest(request.match_info["token"], settings.callback_token(provider))
+    if provider not in CALLBACK_ROUTES or not token_ok or not settings.provider(provider).configured:
+        raise web.HTTPNotFound()
+    body = await request.read()
+    try:
+        event = request.app[PROVIDERS].for_key(provider).parse_callback(request.headers, body)
+    except CallbackRejected as error:
+        log.warning("%s callback rejected: %s", provider, error)
+        raise web.HTTPUnauthorized(text="rejected") from None
+    except ValueError as error:  # a malformed body the adapter could not read
+        log.warning("%s callback unreadable: %s", provider, error)
+        raise web.HTTPBadRequest(text="unreadable") from None
+    request.app[POLLER].accept_callback(provider, event.task_id, event.status)
+    return web.json_response({"ok": True})
+
+
+async def media_file(request: web.Request) -> web.StreamResponse:
+    """A stored video behind an expiring HMAC link (the embedded backend's signed URL)."""
+    media = request.app[MEDIA]
+    assert isinstance(media, LocalMediaStore)
+    path = request.match_info["path"]
+    try:
+        expires = int(request.query.get("exp", ""))
+    except ValueError:
+        raise web.HTTPForbidden() from None
+    if not media.verify_link(path, expires, request.query.get("sig", "")):
+        raise web.HTTPForbidden()
+    try:
+        target = media.resolve(path)
+    except StorageError:
+        raise web.HTTPForbidden() from None
+    if not target.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(target, headers={"Content-Type": "video/mp4", "Cache-Control": "private"})
+
+
+async def start_web_app(app: web.Application, *, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -1,0 +1,241 @@
+"""A poller rig: real store and media, real adapters against provider fakes, a real Bot against the fake
+Bot API, and a clock the test moves. Every scenario ends with the money invariants of ARCHITECTURE §4."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.delivery import TelegramNotifier
+from bot.i18n import Translator
+from bot.telegram_retry import RetryRequests
+from services.catalog import Catalog, load_catalog
+from services.generations import GenerationService
+from services.invariants import check_invariants
+from services.poller import Poller
+from services.providers.base import VideoProvider
+from services.providers.demo import DemoProvider
+from services.providers.openai_videos import OpenAIVideosProvider, bearer_http
+from services.providers.registry import Providers
+from services.settings import Settings
+from services.video_request import VideoRequest
+from storage.interfaces import MediaStore, Store
+from storage.local_media import LocalMediaStore
+from storage.records import ACTIVE_STATUSES, Generation, GenerationCreated, LedgerKind, NewLedgerEntry
+from storage.sqlite import SqliteStore
+from tests.conftest import TOKEN
+from tests.fakes.providers.openai_videos import FakeOpenAIVideos
+from tests.fakes.sleeps import Sleeps
+from tests.fakes.telegram import FakeTelegram
+
+CATALOG = Path(__file__).with_name("catalog.toml")
+START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+WEBHOOK_SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cw=="
+USER = 5001
+
+
+class Clock:
+    """The time every service sees; tests move it instead of sleeping."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now.timestamp()
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    store: Store
+    media: MediaStore
+    catalog: Catalog
+    clock: Clock
+    telegram: FakeTelegram
+    openai: FakeOpenAIVideos
+    laozhang: FakeOpenAIVideos
+    bot: Bot
+    providers: Providers
+    generations: GenerationService
+    poller: Poller
+    provider_sleeps: Sleeps
+    telegram_sleeps: Sleeps
+    extra_pollers: list[Poller] = field(default_factory=list)
+
+    async def fund(self, user_id: int = USER, credits: int = 100, *, language: str = "en") -> None:
+        await self.store.ensure_user(user_id, username=f"user{user_id}", language=language)
+        await self.store.apply_ledger_entry(
+            NewLedgerEntry(user_id, credits, LedgerKind.ADMIN, f"admin:1:fund-{user_id}", admin_id=1)
+        )
+
+    async def order(
+        self,
+        prompt: str = "a cat surfing a wave",
+        *,
+        model: str = "clip",
+        user_id: int = USER,
+        **choices: Any,
+    ) -> Generation:
+        request = VideoRequest(model=model, mode=choices.pop("mode", "t2v"), prompt=prompt, **choices)
+        created = await self.generations.create(user_id=user_id, chat_id=user_id, request=request)
+        assert isinstance(created, GenerationCreated), created
+        return created.generation
+
+    async def get(self, generation_id: str) -> Generation:
+        generation = await self.store.get_generation(generation_id)
+        assert generation is not None
+        return generation
+
+    async def tick(self, seconds: float = 10) -> None:
+        """One poll tick, then the clock moves on by one poll interval."""
+        await self.poller.tick()
+        self.clock.advance(seconds=seconds)
+
+    async def settle(self, *generation_ids: str, ticks: int = 30) -> None:
+        """Tick until every generation is delivered or refunded (or parked), failing after `ticks`."""
+        for _ in range(ticks):
+            rows = [await self.get(g) for g in generation_ids]
+            if all(r.status not in ACTIVE_STATUSES and r.next_poll_at is None for r in rows):
+                return
+            await self.tick()
+        raise AssertionError(f"not settled after {ticks} ticks: {[(r.id, r.status) for r in rows]}")
+
+    async def balance(self, user_id: int = USER) -> int:
+        user = await self.store.get_user(user_id)
+        return 0 if user is None else user.balance
+
+    async def violations(self) -> list[str]:
+        found = await check_invariants(
+            self.store,
+            self.media,
+            now=self.clock.now,
+            poll_interval_seconds=self.settings.poll_interval_seconds,
+        )
+        return [str(v) for v in found]
+
+    def new_poller(self, store: Store | None = None, *, owner: str) -> Poller:
+        poller = Poller(
+            store=store or self.store,
+            media=self.media,
+            catalog=self.catalog,
+            generations=GenerationService(store or self.store, self.catalog, self.settings, clock=self.clock),
+            providers=self.providers,
+            notifier=self.poller._notifier,
+            settings=self.settings,
+            clock=self.clock,
+            monotonic=self.clock.monotonic,
+            owner=owner,
+        )
+        self.extra_pollers.append(poller)
+        return poller
+
+
+def adapter_factory(settings: Settings, sleeps: Sleeps) -> Callable[[str], VideoProvider]:
+    """Real adapters whose transport backoff is recorded instead of slept."""
+
+    def build(key: str) -> VideoProvider:
+        if key in ("openai", "laozhang"):
+            config = settings.provider(key)
+            secret = WEBHOOK_SECRET if key == "openai" else None
+            return OpenAIVideosProvider(config, http=bearer_http(config, sleep=sleeps), webhook_secret=secret)
+        if key == "demo":
+            return DemoProvider(settings.provider("demo"), delay_seconds=settings.demo_delay_seconds)
+        raise LookupError(key)
+
+    return build
+
+
+@pytest.fixture
+def rig_settings() -> dict[str, Any]:
+    """Overrides a test module (or a test, via indirect use) may change before the rig starts."""
+    return {}
+
+
+@pytest.fixture
+async def rig(
+    make_settings: Callable[..., Settings], tmp_path: Path, rig_settings: dict[str, Any]
+) -> AsyncIterator[Rig]:
+    telegram = FakeTelegram(TOKEN, **rig_settings.pop("telegram", {}))
+    openai = FakeOpenAIVideos("sk-openai-test-key-000000")
+    laozhang = FakeOpenAIVideos("sk-laozhang-test-key-0000")
+    for server in (telegram, openai, laozhang):
+        await server.start()
+    settings = make_settings(
+        telegram_api_url=telegram.url,
+        catalog_path=CATALOG,
+        openai_api_key=openai.api_key,
+        openai_base_url=f"{openai.url}/v1",
+        laozhang_api_key=laozhang.api_key,
+        laozhang_base_url=f"{laozhang.url}/v1",
+        demo_delay_seconds=0,
+        public_base_url="https://bot.example",
+        min_poll_intervals={},
+        **rig_settings,
+    )
+    clock = Clock()
+    store = await SqliteStore.open(settings.database_path)
+    media = LocalMediaStore(
+        settings.media_dir, public_base_url="https://bot.example", link_secret=settings.media_link_key()
+    )
+    catalog = load_catalog(CATALOG)
+    provider_sleeps, telegram_sleeps = Sleeps(), Sleeps()
+    providers = Providers(settings, factory=adapter_factory(settings, provider_sleeps))
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(telegram.url)))
+    bot.session.middleware(RetryRequests(sleep=telegram_sleeps))
+    generations = GenerationService(store, catalog, settings, clock=clock)
+    notifier = TelegramNotifier(
+        bot=bot, store=store, media=media, catalog=catalog, translator=Translator(), settings=settings
+    )
+    poller = Poller(
+        store=store,
+        media=media,
+        catalog=catalog,
+        generations=generations,
+        providers=providers,
+        notifier=notifier,
+        settings=settings,
+        clock=clock,
+        monotonic=clock.monotonic,
+        owner="poller-a",
+    )
+    rig = Rig(
+        settings=settings,
+        store=store,
+        media=media,
+        catalog=catalog,
+        clock=clock,
+        telegram=telegram,
+        openai=openai,
+        laozhang=laozhang,
+        bot=bot,
+        providers=providers,
+        generations=generations,
+        poller=poller,
+        provider_sleeps=provider_sleeps,
+        telegram_sleeps=telegram_sleeps,
+    )
+    try:
+        yield rig
+        assert await rig.violations() == []
+    finally:
+        for p in (poller, *rig.extra_pollers):
+            await p.stop(grace_seconds=0)
+        await providers.close()
+        await bot.session.close()
+        await store.close()
+        for server in (telegram, openai, laozhang):
+            await server.close()
