@@ -189,6 +189,11 @@ class Poller:
                 removed += 1
         return removed
 
+    async def drain(self) -> None:
+        """Wait until background work (callbacks accepted so far, running ticks) has finished."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     async def stop(self, *, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         """Take no new work, let running work finish for a moment, then cancel it and free its leases."""
         self._stopping = True
@@ -216,6 +221,9 @@ class Poller:
         found = await self._store.find_generation_by_task(provider, task_id)
         if found is None:
             log.info("%s callback for unknown task %s ignored", provider, task_id)
+            return
+        if found.id in self._working:
+            log.info("%s callback for %s: this process is working on it", provider, found.id)
             return
         generation = await self._store.claim_generation(
             found.id, now=self._clock(), owner=self.owner, lease_seconds=self._settings.poll_lease_seconds
@@ -299,16 +307,20 @@ class Poller:
             return await self._backoff(generation, later.retry_after)
 
     async def _finish_late(self, generation: Generation, status: TaskStatus | None) -> datetime | None:
-        """A produced video waiting for delivery, or a callback's success after a refund."""
+        """A produced video waiting for delivery, or a callback about a task that ended with a refund."""
         if generation.result_path is not None:
             pending = generation.next_poll_at is not None and generation.delivered_at is None
             return await self._deliver(generation) if pending else None
-        late = status is not None and status.state is TaskState.SUCCEEDED
-        if not late or generation.status not in REFUNDED_STATUSES or status is None:
+        if generation.status not in REFUNDED_STATUSES or generation.provider_task_id is None:
             return None
+        adapter = self._adapter(generation)
         try:
-            return await self._complete(generation, self._adapter(generation), status)
-        except (Failure, RetryLater) as reason:
+            if status is None:  # the callback only named the task
+                status = await adapter.status(generation.provider_task_id)
+            if status.state is not TaskState.SUCCEEDED:
+                return None
+            return await self._complete(generation, adapter, status)
+        except (Failure, RetryLater, ProviderError) as reason:
             log.info("late result of %s not kept: %s", generation.id, reason)
             return None
 

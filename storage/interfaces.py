@@ -167,7 +167,7 @@ class Store(ABC):
     async def claim_generation(
         self, generation_id: str, *, now: datetime, owner: str, lease_seconds: float
     ) -> Generation | None:
-        """Lease one generation in any status if its lease is free, expired or already ours (renewal)."""
+        """Lease one generation in any status if nobody holds an unexpired lease on it."""
 
     @abstractmethod
     async def extend_leases(

@@ -582,7 +582,7 @@ class SqliteStore(Store):
             row = await self._one(
                 db,
                 """UPDATE generations SET lease_owner = :owner, lease_until = :until
-                   WHERE id = :id AND (lease_until IS NULL OR lease_until <= :now OR lease_owner = :owner)
+                   WHERE id = :id AND (lease_until IS NULL OR lease_until <= :now)
                    RETURNING *""",
                 {
                     "owner": owner,

@@ -23,6 +23,7 @@ from services.invariants import check_invariants
 from services.poller import Poller
 from services.providers.base import VideoProvider
 from services.providers.demo import DemoProvider
+from services.providers.kie import KieVeoProvider
 from services.providers.openai_videos import OpenAIVideosProvider, bearer_http
 from services.providers.registry import Providers
 from services.settings import Settings
@@ -154,6 +155,9 @@ def adapter_factory(settings: Settings, sleeps: Sleeps) -> Callable[[str], Video
             return OpenAIVideosProvider(config, http=bearer_http(config, sleep=sleeps), webhook_secret=secret)
         if key == "demo":
             return DemoProvider(settings.provider("demo"), delay_seconds=settings.demo_delay_seconds)
+        if key == "kie" and settings.kie_webhook_hmac_key is not None:
+            hmac_key = settings.kie_webhook_hmac_key.get_secret_value()
+            return KieVeoProvider(settings.provider("kie"), webhook_hmac_key=hmac_key)
         raise LookupError(key)
 
     return build

@@ -282,3 +282,25 @@ async def test_progress_edits_are_throttled_and_unchanged_text_is_fine(rig: Rig)
     assert 2 <= len(edits) <= 5
     assert all(c.error_code in (None, 400) for c in edits)
     await rig.settle(generation.id)
+
+
+async def test_a_long_prompt_is_cut_to_fit_telegrams_caption_limit(rig: Rig) -> None:
+    await rig.fund()
+    prompt = "a very long description of a scene " * 57  # 1995 characters, within the model's 2000
+    generation = await rig.order(prompt.strip())
+    await rig.settle(generation.id)
+    assert (await rig.get(generation.id)).status is GenerationStatus.DELIVERED
+    caption = rig.telegram.calls_of("sendVideo")[0].params["caption"]
+    assert len(caption) <= 1024 and caption.endswith("…") and caption.startswith("🎬 Test Clip")
+
+
+async def test_messages_use_the_users_language(rig: Rig) -> None:
+    await rig.fund(language="ru")
+    generation = await rig.order("forbidden")
+    await rig.settle(generation.id)
+    texts = [
+        c.params["text"]
+        for c in rig.telegram.requests
+        if c.method.lower() in ("sendmessage", "editmessagetext")
+    ]
+    assert any("Фильтр безопасности" in t and "10 кредитов возвращено" in t for t in texts)

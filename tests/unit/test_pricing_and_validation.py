@@ -154,7 +154,10 @@ def test_every_message_key_is_translated_in_every_language() -> None:
     assert len(problem_keys) >= 20, "the scan must find the keys the services use"
     rule_keys = {rule.message for m in CATALOG.models for rule in m.rules}
     english = message_ids("en")
-    assert problem_keys | rule_keys | set(media.REJECTION_KEYS) <= english
+    poller_source = (Path(services.__file__).parent / "poller.py").read_text()
+    failure_keys = {f"failure-{code}" for code in re.findall(r'Failure\(\s*"([a-z_]+)"', poller_source)}
+    assert len(failure_keys) >= 8, "the scan must find the poller's failure codes"
+    assert problem_keys | rule_keys | set(media.REJECTION_KEYS) | failure_keys <= english
     for language in LANGUAGES:
         assert message_ids(language) == english, f"{language} has other keys than en"
 

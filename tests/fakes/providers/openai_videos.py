@@ -128,6 +128,8 @@ class FakeOpenAIVideos:
         self.video_bytes = MP4_HEAD + bytes(range(256)) * 64
         self.declare_length = True
         self.hold_download: asyncio.Event | None = None
+        #: Set when a download reaches `hold_download`: the test knows the client is mid-file.
+        self.download_held = asyncio.Event()
         self.chat_reply: str | None = None  # None: a success message with a link to `cdn_url`
         self.videos: dict[str, FakeVideo] = {}
         self.requests: list[Recorded] = []
@@ -518,6 +520,7 @@ class FakeOpenAIVideos:
         half = len(self.video_bytes) // 2
         await response.write(self.video_bytes[:half])
         if self.hold_download is not None:
+            self.download_held.set()
             await self.hold_download.wait()
         await response.write(self.video_bytes[half:])
         await response.write_eof()

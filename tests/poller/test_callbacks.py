@@ -1,0 +1,213 @@
+"""Provider callbacks through the web app: verified, answered at once, deduplicated, same completion path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.web import build_web_app
+from storage.records import GenerationStatus, LedgerKind
+from tests.fakes.providers.kie import callback_signature
+from tests.poller.conftest import USER, WEBHOOK_SECRET, Rig
+
+KIE_HMAC = "kie-hmac-key-for-tests"
+
+
+@pytest.fixture
+def rig_settings() -> dict[str, Any]:
+    return {"kie_api_key": "kie-test-key", "kie_webhook_hmac_key": KIE_HMAC}
+
+
+@pytest.fixture
+async def web(rig: Rig) -> AsyncIterator[TestClient[Any, Any]]:
+    app = build_web_app(poller=rig.poller, providers=rig.providers, settings=rig.settings, media=rig.media)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def openai_path(rig: Rig) -> str:
+    return f"/callbacks/openai/{rig.settings.callback_token('openai')}"
+
+
+async def post_openai(
+    rig: Rig, web: TestClient[Any, Any], video_id: str, event: str = "video.completed"
+) -> int:
+    headers, body = rig.openai.webhook(video_id, event, WEBHOOK_SECRET, timestamp=int(time.time()))
+    response = await web.post(openai_path(rig), data=body, headers=headers)
+    return response.status
+
+
+async def test_a_completed_callback_delivers_without_waiting_for_a_poll(
+    rig: Rig, web: TestClient[Any, Any]
+) -> None:
+    await rig.fund()
+    rig.openai.polls_to_complete = 0
+    generation = await rig.order()
+    await rig.poller.tick()
+    task_id = (await rig.get(generation.id)).provider_task_id
+    assert task_id is not None
+    assert await post_openai(rig, web, task_id) == 200
+    await rig.poller.drain()
+    done = await rig.get(generation.id)
+    assert done.status is GenerationStatus.DELIVERED
+    assert done.next_poll_at is None and done.lease_owner is None
+    assert len(rig.telegram.calls_of("sendVideo")) == 1
+
+
+async def test_a_duplicate_callback_changes_nothing(rig: Rig, web: TestClient[Any, Any]) -> None:
+    await rig.fund()
+    rig.openai.polls_to_complete = 0
+    generation = await rig.order()
+    await rig.poller.tick()
+    task_id = (await rig.get(generation.id)).provider_task_id
+    assert task_id is not None
+    for _ in range(3):
+        assert await post_openai(rig, web, task_id) == 200
+    await rig.poller.drain()
+    assert await post_openai(rig, web, task_id) == 200
+    await rig.poller.drain()
+    assert len(rig.telegram.calls_of("sendVideo")) == 1
+    assert (await rig.get(generation.id)).status is GenerationStatus.DELIVERED
+    kinds = sorted(e.kind for e in await rig.store.list_ledger(USER))
+    assert kinds == [LedgerKind.ADMIN, LedgerKind.DEBIT]
+
+
+async def test_a_callback_racing_a_poll_leaves_the_work_to_the_poll(
+    rig: Rig, web: TestClient[Any, Any]
+) -> None:
+    """The poll holds the lease while it downloads; the callback for the same task must not deliver too."""
+    await rig.fund()
+    rig.openai.polls_to_complete = 0
+    generation = await rig.order()
+    await rig.poller.tick()
+    task_id = (await rig.get(generation.id)).provider_task_id
+    assert task_id is not None
+    rig.openai.hold_download = asyncio.Event()
+    rig.clock.advance(seconds=10)
+    polling = asyncio.ensure_future(rig.poller.tick())
+    await rig.openai.download_held.wait()
+    headers, body = rig.openai.webhook(task_id, "video.completed", WEBHOOK_SECRET, timestamp=int(time.time()))
+    event = rig.providers.for_key("openai").parse_callback(headers, body)
+    await rig.poller.on_callback("openai", event.task_id, event.status)  # what the web app runs, awaited
+    assert rig.telegram.calls_of("sendVideo") == []
+    rig.openai.hold_download.set()
+    await polling
+    await rig.poller.drain()
+    assert (await rig.get(generation.id)).status is GenerationStatus.DELIVERED
+    assert len(rig.telegram.calls_of("sendVideo")) == 1
+    assert rig.openai.hits["content"] == 1, "the video was downloaded once"
+
+
+async def test_a_failed_callback_refunds_once_even_with_polls_after_it(
+    rig: Rig, web: TestClient[Any, Any]
+) -> None:
+    await rig.fund()
+    rig.openai.polls_to_complete = 0
+    rig.openai.outcome = "moderation"
+    generation = await rig.order()
+    await rig.poller.tick()
+    task_id = (await rig.get(generation.id)).provider_task_id
+    assert task_id is not None
+    assert await post_openai(rig, web, task_id, "video.failed") == 200
+    assert await post_openai(rig, web, task_id, "video.failed") == 200
+    await rig.poller.drain()
+    await rig.tick()
+    await rig.tick()
+    failed = await rig.get(generation.id)
+    assert failed.status is GenerationStatus.FAILED and failed.error_code == "content_policy"
+    assert sorted(e.kind for e in await rig.store.list_ledger(USER)) == [
+        LedgerKind.ADMIN,
+        LedgerKind.DEBIT,
+        LedgerKind.REFUND,
+    ]
+
+
+async def test_a_late_success_after_the_timeout_refund_is_delivered_free(
+    rig: Rig, web: TestClient[Any, Any]
+) -> None:
+    await rig.fund()
+    rig.openai.polls_to_complete = 10_000
+    generation = await rig.order()
+    await rig.poller.tick()
+    running = await rig.get(generation.id)
+    rig.clock.now = running.deadline_at + timedelta(seconds=1)
+    await rig.poller.sweep()
+    assert (await rig.get(generation.id)).status is GenerationStatus.FAILED
+    assert await rig.balance() == 100
+
+    video = rig.openai.videos[running.provider_task_id or ""]
+    video.status = "completed"
+    assert await post_openai(rig, web, video.id) == 200
+    await rig.poller.drain()
+    late = await rig.get(generation.id)
+    assert late.status is GenerationStatus.FAILED, "the refund stands"
+    assert late.result_path is not None and late.delivered_at is not None
+    assert await rig.media.exists(late.result_path)
+    assert len(rig.telegram.calls_of("sendVideo")) == 1
+    assert await rig.balance() == 100, "no second charge, no second refund"
+    assert await post_openai(rig, web, video.id) == 200
+    await rig.poller.drain()
+    assert len(rig.telegram.calls_of("sendVideo")) == 1
+
+
+async def test_forged_or_misrouted_callbacks_are_rejected(rig: Rig, web: TestClient[Any, Any]) -> None:
+    await rig.fund()
+    generation = await rig.order()
+    await rig.poller.tick()
+    task_id = (await rig.get(generation.id)).provider_task_id or ""
+    _headers, body = rig.openai.webhook(
+        task_id, "video.completed", WEBHOOK_SECRET, timestamp=int(time.time())
+    )
+    assert (await web.post(openai_path(rig), data=body)).status == 401, "unsigned"
+    forged, _ = rig.openai.webhook(
+        task_id, "video.completed", "whsec_" + "b3RoZXI=", timestamp=int(time.time())
+    )
+    assert (await web.post(openai_path(rig), data=body, headers=forged)).status == 401, "wrong secret"
+    assert (await web.post("/callbacks/openai/not-the-token", data=body)).status == 404
+    runware_token = rig.settings.callback_token("runware")
+    assert (await web.post(f"/callbacks/runware/{runware_token}", data=b"[]")).status == 404, "not configured"
+    assert (
+        await web.post(f"/callbacks/gemini/{rig.settings.callback_token('gemini')}", data=b"{}")
+    ).status == 404
+    await rig.poller.drain()
+    assert (await rig.get(generation.id)).status is GenerationStatus.RUNNING
+    assert rig.telegram.calls_of("sendVideo") == []
+
+
+async def test_kie_callbacks_need_a_valid_hmac_signature(rig: Rig, web: TestClient[Any, Any]) -> None:
+    path = f"/callbacks/kie/{rig.settings.callback_token('kie')}"
+    body = json.dumps({"code": 200, "msg": "ok", "data": {"taskId": "veo_unknown", "info": {}}}).encode()
+    assert (await web.post(path, data=body)).status == 401
+    stamp = str(int(time.time()))
+    signed = {
+        "X-Webhook-Timestamp": stamp,
+        "X-Webhook-Signature": callback_signature(KIE_HMAC, "veo_unknown", stamp),
+    }
+    assert (await web.post(path, data=body, headers=signed)).status == 200, (
+        "genuine, for a task we don't know"
+    )
+    bad = {**signed, "X-Webhook-Signature": callback_signature("other", "veo_unknown", stamp)}
+    assert (await web.post(path, data=body, headers=bad)).status == 401
+    assert (await web.post(path, data=b"not json", headers=signed)).status == 401
+    await rig.poller.drain()
+
+
+async def test_health_and_signed_media_links(rig: Rig, web: TestClient[Any, Any]) -> None:
+    assert (await web.get("/healthz")).status == 200
+    await rig.fund()
+    generation = await rig.order()
+    await rig.settle(generation.id)
+    path = (await rig.get(generation.id)).result_path or ""
+    link = await rig.media.link(path, expires_in=60)
+    local = link.removeprefix("https://bot.example")
+    response = await web.get(local)
+    assert response.status == 200 and await response.read() == rig.openai.video_bytes
+    assert (await web.get(local.replace("sig=", "sig=x"))).status == 403
+    assert (await web.get(f"/media/{path}")).status == 403
