@@ -294,3 +294,135 @@ async def test_overdue_rows_are_claimable_even_if_their_poll_is_later(backend: B
 
 async def _chunks(data: bytes):  # type: ignore[no-untyped-def]
     yield data
+
+
+async def running(backend: BackendUnderTest, gen_id: str, task_id: str, *, provider: str = "kie") -> None:
+    await backend.store.create_generation(new_generation(gen_id, cost=1))
+    moved = await backend.store.transition_generation(
+        gen_id,
+        to=GenerationStatus.RUNNING,
+        allowed_from=QUEUED,
+        fields={"route_provider": provider, "provider_task_id": task_id, "next_poll_at": NOW},
+        now=NOW,
+    )
+    assert moved is not None
+
+
+async def test_a_callback_finds_its_generation_by_provider_and_task(backend: BackendUnderTest) -> None:
+    await fund(backend, 1, 10)
+    await running(backend, "g1", "task-1", provider="kie")
+    await running(backend, "g2", "task-1", provider="runware")
+    found = await backend.store.find_generation_by_task("runware", "task-1")
+    assert found is not None and found.id == "g2"
+    assert await backend.store.find_generation_by_task("kie", "task-2") is None
+
+
+async def test_claiming_one_row_respects_a_live_lease_in_any_status(backend: BackendUnderTest) -> None:
+    store = backend.store
+    await fund(backend, 1, 10)
+    await running(backend, "g1", "t1")
+    [held] = await store.claim_due_generations(now=NOW, owner="poll", lease_seconds=60, limit=5)
+    assert await store.claim_generation("g1", now=NOW, owner="callback", lease_seconds=60) is None
+    assert await store.claim_generation("g1", now=NOW, owner="poll", lease_seconds=60) is None, "no re-entry"
+    assert (
+        await store.extend_leases(
+            ["g1", "unknown"], owner="poll", now=NOW + timedelta(seconds=50), lease_seconds=60
+        )
+        == 1
+    )
+    assert await store.extend_leases(["g1"], owner="callback", now=NOW, lease_seconds=600) == 0
+    assert (
+        await store.claim_generation("g1", now=NOW + timedelta(seconds=100), owner="cb", lease_seconds=5)
+        is None
+    )
+    taken = await store.claim_generation("g1", now=NOW + timedelta(seconds=111), owner="cb", lease_seconds=5)
+    assert taken is not None and taken.lease_owner == "cb", "an expired lease can be taken over"
+    await store.end_with_refund(
+        "g1",
+        to=GenerationStatus.FAILED,
+        allowed_from=ACTIVE_STATUSES,
+        error_code="x",
+        error_message=None,
+        now=NOW,
+    )
+    late = await store.claim_generation("g1", now=NOW, owner="late-callback", lease_seconds=5)
+    assert late is not None and late.status is GenerationStatus.FAILED, (
+        "ended rows can be leased for late work"
+    )
+    assert held.id == "g1"
+
+
+async def test_produced_videos_awaiting_delivery_are_due_and_overdue_only_skips_them(
+    backend: BackendUnderTest,
+) -> None:
+    store = backend.store
+    await fund(backend, 1, 10)
+    await running(backend, "g1", "t1")
+    await running(backend, "g2", "t2")
+    await backend.media.write("1/g1.mp4", _chunks(b"video"))
+    await store.transition_generation(
+        "g1",
+        to=GenerationStatus.SUCCEEDED,
+        allowed_from=RUNNING,
+        fields={"result_path": "1/g1.mp4", "result_meta": {"width": 1280, "size": 5}, "next_poll_at": NOW},
+        now=NOW,
+    )
+    await store.update_generation(
+        "g2", only_if=RUNNING, fields={"next_poll_at": NOW + timedelta(hours=1)}, now=NOW
+    )
+    due = await store.claim_due_generations(now=NOW, owner="a", lease_seconds=1, limit=5)
+    assert [(g.id, g.status, g.result_meta) for g in due] == [
+        ("g1", GenerationStatus.SUCCEEDED, {"width": 1280, "size": 5})
+    ]
+    await store.release_generation("g1", owner="a", next_poll_at=None)
+    parked = await store.claim_due_generations(
+        now=NOW + timedelta(hours=2), owner="a", lease_seconds=1, limit=5
+    )
+    assert [g.id for g in parked] == ["g2"], "a delivered or parked video is not due any more"
+    await store.release_generation("g2", owner="a", next_poll_at=NOW + timedelta(hours=2))
+    overdue = await store.claim_due_generations(
+        now=NOW + timedelta(minutes=31), owner="b", lease_seconds=1, limit=5, overdue_only=True
+    )
+    assert [g.id for g in overdue] == ["g2"]
+    await store.end_with_refund(
+        "g2",
+        to=GenerationStatus.FAILED,
+        allowed_from=ACTIVE_STATUSES,
+        error_code="timeout",
+        error_message=None,
+        now=NOW,
+    )
+
+
+async def test_expired_media_lists_only_old_finished_videos_nobody_waits_for(
+    backend: BackendUnderTest,
+) -> None:
+    store = backend.store
+    await fund(backend, 1, 10)
+    for gen_id in ("old", "pending", "fresh"):
+        await running(backend, gen_id, f"t-{gen_id}")
+        await backend.media.write(f"1/{gen_id}.mp4", _chunks(b"v"))
+        await store.transition_generation(
+            gen_id,
+            to=GenerationStatus.SUCCEEDED,
+            allowed_from=RUNNING,
+            fields={"result_path": f"1/{gen_id}.mp4", "next_poll_at": NOW},
+            now=NOW if gen_id != "fresh" else NOW + timedelta(days=20),
+        )
+    await store.transition_generation(
+        "old", to=GenerationStatus.DELIVERED, allowed_from=frozenset({GenerationStatus.SUCCEEDED}),
+        fields={"next_poll_at": None, "file_id": "F"}, now=NOW,
+    )  # fmt: skip
+    await store.transition_generation(
+        "fresh", to=GenerationStatus.DELIVERED, allowed_from=frozenset({GenerationStatus.SUCCEEDED}),
+        fields={"next_poll_at": None}, now=NOW + timedelta(days=20),
+    )  # fmt: skip
+    expired = await store.list_expired_media(finished_before=NOW + timedelta(days=10), limit=10)
+    assert [g.id for g in expired] == ["old"]
+    marked = await store.update_generation(
+        "old", only_if=frozenset(GenerationStatus), fields={"media_expired_at": NOW}, now=NOW
+    )
+    assert marked is not None and marked.media_expired_at == NOW
+    await backend.media.delete("1/old.mp4")
+    assert await store.list_expired_media(finished_before=NOW + timedelta(days=10), limit=10) == []
+    assert await backend.violations() == [], "a video removed by retention is not a missing video"
