@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.backends import open_backends
 from bot.delivery import TelegramNotifier
-from bot.handlers import progress, start
+from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
 from bot.telegram_retry import RetryRequests
 from bot.web import build_web_app, start_web_app
@@ -20,7 +20,6 @@ from services.poller import Poller
 from services.providers.registry import Providers
 from services.scheduler import build_scheduler
 from services.settings import Settings
-from services.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +55,14 @@ async def run(settings: Settings, catalog: Catalog) -> None:
         notifier=notifier,
         settings=settings,
     )
-    dispatcher = Dispatcher(
+    dispatcher = build_dispatcher(
         store=backends.store,
         media=backends.media,
         settings=settings,
         translator=translator,
-        wallet=Wallet(backends.store),
         generations=generations,
         poller=poller,
     )
-    dispatcher.include_routers(start.router, progress.router)
     scheduler = build_scheduler(poller, settings)
     web = None
     try:

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from bot.web import CALLBACK_ROUTES
 from services.catalog import Catalog
+from services.poller import CALLBACK_PROVIDERS
 from services.pricing import cheapest
 from services.providers.registry import IMPLEMENTED_PROVIDERS
 from services.settings import PROVIDERS, Settings
+
+
+def callback_lines(settings: Settings, configured: list[str]) -> list[str]:
+    """Where providers deliver task updates; OpenAI's URL must be pasted into its dashboard by hand."""
+    if settings.public_base_url is None:
+        return ["Provider callbacks: off (no PUBLIC_BASE_URL); every task is polled."]
+    lines = [f"Web app: {settings.web_host}:{settings.web_port}, public at {settings.public_base_url}"]
+    for provider in sorted(CALLBACK_ROUTES & set(configured)):
+        how = "sent with each task" if provider in CALLBACK_PROVIDERS else "set as the project webhook"
+        lines.append(f"  {provider} callbacks ({how}): {settings.callback_url(provider)}")
+    return lines
 
 
 def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
@@ -27,6 +40,7 @@ def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
         "Providers with keys but no adapter yet (ignored): "
         + (", ".join(p for p in configured if p not in IMPLEMENTED_PROVIDERS) or "none"),
         "Providers without keys: " + (", ".join(p for p in PROVIDERS if p not in configured) or "none"),
+        *callback_lines(settings, configured),
         "",
     ]
     offers = catalog.available(settings)

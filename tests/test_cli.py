@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from bot.check import report
+from services.catalog import load_catalog
+from services.settings import Settings
 from tests.conftest import TOKEN
 
 
@@ -69,3 +73,17 @@ def test_many_problems_in_one_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     for name in ("BOT_TOKEN", "ADMIN_IDS", "POLL_INTERVAL_SECONDS"):
         assert f"  - {name}" in result.stderr
+
+
+def test_check_shows_where_providers_send_callbacks(make_settings: Callable[..., Settings]) -> None:
+    catalog = load_catalog()
+    polled, _ = report(make_settings(runware_api_key="rw-key"), catalog)
+    assert "Provider callbacks: off" in polled
+    settings = make_settings(
+        runware_api_key="rw-key", openai_api_key="sk-x", public_base_url="https://bot.example"
+    )
+    text, _ = report(settings, catalog)
+    token = settings.callback_token("runware")
+    assert f"runware callbacks (sent with each task): https://bot.example/callbacks/runware/{token}" in text
+    assert "openai callbacks (set as the project webhook): https://bot.example/callbacks/openai/" in text
+    assert "kie callbacks" not in text, "only configured providers are listed"

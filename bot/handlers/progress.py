@@ -14,10 +14,7 @@ from services.poller import Poller
 from storage.interfaces import Store
 from storage.records import Refunded
 
-router = Router(name="progress")
 
-
-@router.callback_query(CancelGeneration.filter(), F.from_user)
 async def cancel(
     query: CallbackQuery,
     callback_data: CancelGeneration,
@@ -38,3 +35,9 @@ async def cancel(
         return
     key = "cancel-not-found" if outcome.generation is None else "cancel-too-late"
     await query.answer(translator(lang, key), show_alert=True)
+
+
+def build_router() -> Router:
+    router = Router(name="progress")
+    router.callback_query.register(cancel, CancelGeneration.filter(), F.from_user)
+    return router

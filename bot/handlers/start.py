@@ -9,8 +9,6 @@ from aiogram.types import Message
 from bot.i18n import Translator
 from storage.interfaces import Store
 
-router = Router(name="start")
-
 
 async def _register(message: Message, store: Store, translator: Translator) -> tuple[str, int]:
     assert message.from_user is not None
@@ -22,7 +20,6 @@ async def _register(message: Message, store: Store, translator: Translator) -> t
     return user.language or translator.default, user.balance
 
 
-@router.message(CommandStart(), F.from_user)
 async def start(message: Message, store: Store, translator: Translator) -> None:
     assert message.from_user is not None
     language, balance = await _register(message, store, translator)
@@ -31,7 +28,14 @@ async def start(message: Message, store: Store, translator: Translator) -> None:
     )
 
 
-@router.message(Command("balance"), F.from_user)
 async def balance(message: Message, store: Store, translator: Translator) -> None:
     language, balance = await _register(message, store, translator)
     await message.answer(translator(language, "balance", balance=balance))
+
+
+def build_router() -> Router:
+    """A fresh router per Dispatcher (an aiogram router can be attached to only one parent)."""
+    router = Router(name="start")
+    router.message.register(start, CommandStart(), F.from_user)
+    router.message.register(balance, Command("balance"), F.from_user)
+    return router

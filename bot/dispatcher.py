@@ -1,0 +1,35 @@
+"""The Dispatcher with every router and the services injected as workflow data (ARCHITECTURE §2)."""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher
+
+from bot.handlers import progress, start
+from bot.i18n import Translator
+from services.generations import GenerationService
+from services.poller import Poller
+from services.settings import Settings
+from services.wallet import Wallet
+from storage.interfaces import MediaStore, Store
+
+
+def build_dispatcher(
+    *,
+    store: Store,
+    media: MediaStore,
+    settings: Settings,
+    translator: Translator,
+    generations: GenerationService,
+    poller: Poller,
+) -> Dispatcher:
+    dispatcher = Dispatcher(
+        store=store,
+        media=media,
+        settings=settings,
+        translator=translator,
+        wallet=Wallet(store),
+        generations=generations,
+        poller=poller,
+    )
+    dispatcher.include_routers(start.build_router(), progress.build_router())
+    return dispatcher
