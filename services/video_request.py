@@ -14,7 +14,10 @@ from services.catalog import Mode, VideoModel
 
 
 class ImageRef(BaseModel):
-    """An image the user supplied; `source` is opaque (a Telegram file_id or a media-store path)."""
+    """An image the user supplied, already checked by services.media and kept in the media store.
+
+    `source` is its media-store path; the poller reads it back (and checks it again) when it submits.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from PIL import Image
+
 from services.poller import MAX_DELIVERY_ATTEMPTS
+from services.video_request import ImageRef
 from storage.interfaces import media_path
 from storage.records import GenerationStatus, LedgerKind
 from tests.poller.conftest import USER, Rig
@@ -304,3 +309,74 @@ async def test_messages_use_the_users_language(rig: Rig) -> None:
         if c.method.lower() in ("sendmessage", "editmessagetext")
     ]
     assert any("Фильтр безопасности" in t and "10 кредитов возвращено" in t for t in texts)
+
+
+async def test_remix_goes_to_the_provider_that_made_the_source(rig: Rig) -> None:
+    await rig.fund()
+    rig.openai.fail_next("create", 401, message="bad key", code="invalid_api_key")
+    source = await rig.order("a paper boat")
+    await rig.settle(source.id)
+    made = await rig.get(source.id)
+    assert made.route_provider == "laozhang"
+    remix = await rig.order("the same boat, at night", mode="remix", source_generation_id=source.id)
+    await rig.settle(remix.id)
+    done = await rig.get(remix.id)
+    assert done.status is GenerationStatus.DELIVERED and done.route_provider == "laozhang"
+    assert rig.laozhang.hits["remix"] == 1 and rig.openai.hits["remix"] == 0
+    remixed = rig.laozhang.videos[done.provider_task_id or ""]
+    assert remixed.remixed_from == made.provider_task_id
+
+
+async def test_someone_elses_video_cannot_be_remixed(rig: Rig) -> None:
+    await rig.fund()
+    await rig.fund(USER + 1)
+    source = await rig.order("mine")
+    await rig.settle(source.id)
+    theft = await rig.order("yours now", mode="remix", source_generation_id=source.id, user_id=USER + 1)
+    await rig.settle(theft.id)
+    failed = await rig.get(theft.id)
+    assert failed.status is GenerationStatus.FAILED and failed.error_code == "source_unavailable"
+    assert rig.openai.hits["remix"] == 0
+    assert await rig.balance(USER + 1) == 100
+
+
+async def test_a_model_removed_from_the_catalog_before_submit_is_refunded(rig: Rig) -> None:
+    await rig.fund()
+    generation = await rig.order()
+    rig.generations.offers.pop("clip")
+    await rig.settle(generation.id)
+    failed = await rig.get(generation.id)
+    assert failed.status is GenerationStatus.FAILED and failed.error_code == "model_unavailable"
+    assert await rig.balance() == 100
+
+
+def png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_image_to_video_reads_the_upload_back_from_the_media_store(rig: Rig) -> None:
+    await rig.fund()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield png(1600, 900)
+
+    await rig.media.write(f"inputs/{USER}/frame.png", chunks(), content_type="image/png")
+    frame = ImageRef(source=f"inputs/{USER}/frame.png", mime_type="image/png", width=1600, height=900)
+    generation = await rig.order("the frame comes alive", mode="i2v", first_frame=frame)
+    await rig.settle(generation.id)
+    assert (await rig.get(generation.id)).status is GenerationStatus.DELIVERED
+    [create] = [r for r in rig.openai.requests if r.endpoint == "create"]
+    assert [(name, size) for name, _file, _type, size in create.files] == [("input_reference", (1280, 720))]
+
+
+async def test_a_missing_upload_is_refunded(rig: Rig) -> None:
+    await rig.fund()
+    frame = ImageRef(source=f"inputs/{USER}/gone.png", mime_type="image/png", width=1600, height=900)
+    generation = await rig.order("the frame comes alive", mode="i2v", first_frame=frame)
+    await rig.settle(generation.id)
+    failed = await rig.get(generation.id)
+    assert failed.status is GenerationStatus.FAILED and failed.error_code == "image_unavailable"
+    assert rig.openai.hits["create"] == 0
+    assert await rig.balance() == 100
