@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+import aiohttp
 
 from services.invariants import check_invariants
 from storage.local_media import LocalMediaStore
@@ -16,16 +19,26 @@ from tests.conftest import TOKEN
 from tests.fakes.telegram import FakeTelegram
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 async def test_bot_answers_start_in_the_users_language_and_stops_on_sigterm(tmp_path: Path) -> None:
     telegram = FakeTelegram(TOKEN)
     await telegram.start()
     data = tmp_path / "data"
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "BOT_TOKEN": TOKEN,
         "TELEGRAM_API_URL": telegram.url,
         "DATA_DIR": str(data),
         "DEMO_MODE": "true",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": str(port),
     }
     bot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=tmp_path, env=env,
@@ -41,6 +54,9 @@ async def test_bot_answers_start_in_the_users_language_and_stops_on_sigterm(tmp_
         await telegram.send_text(42, "/balance", language_code="en")
         balance = await asyncio.wait_for(telegram.sent.get(), timeout=30)
         assert balance.text == "Ваш баланс: 0 кредитов.", "the stored language wins over the client's"
+
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as health:
+            assert health.status == 200, "the web app runs when PUBLIC_BASE_URL is set"
     finally:
         if bot.returncode is None:
             bot.send_signal(signal.SIGTERM)
