@@ -144,14 +144,6 @@ class GenerationService:
             now=now,
         )
 
-    async def report_progress(self, generation_id: str, progress: int) -> Generation | None:
-        return await self._store.update_generation(
-            generation_id,
-            only_if=_RUNNING,
-            fields={"progress": max(0, min(100, progress))},
-            now=self._clock(),
-        )
-
     async def mark_succeeded(
         self,
         generation_id: str,

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.catalog import Catalog, Route
 from services.generations import Clock, GenerationService, Succeeded, utcnow
@@ -122,6 +123,9 @@ class Poller:
             lambda: asyncio.Semaphore(settings.provider_concurrency)
         )
         self._working: set[str] = set()
+        #: Row fields (progress, status message id, error count) written with the lease release, so a
+        #: status check costs one database write.
+        self._with_release: defaultdict[str, dict[str, Any]] = defaultdict(dict)
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_progress: dict[str, float] = {}
         self._heartbeat: asyncio.Task[None] | None = None
@@ -138,6 +142,12 @@ class Poller:
         claimed = 0
         more = True
         pending: set[asyncio.Task[None]] = set()
+        room = asyncio.Event()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            pending.discard(task)
+            room.set()
+
         while True:
             if more and not self._stopping and len(pending) < batch:
                 want = 2 * batch - len(pending)
@@ -146,10 +156,14 @@ class Poller:
                 )
                 claimed += len(rows)
                 more = len(rows) == want
-                pending |= {self._spawn(self._work(g)) for g in rows}
+                for generation in rows:
+                    task = self._spawn(self._work(generation))
+                    pending.add(task)
+                    task.add_done_callback(finished)
             if not pending:
                 break
-            _done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            room.clear()
+            await room.wait()  # O(1) per finished row, unlike asyncio.wait over the whole set
         return TickReport(claimed, self._monotonic() - started)
 
     async def sweep(self) -> int:
@@ -279,11 +293,14 @@ class Poller:
             raise
         except Exception:  # one broken row (a malformed reply, a bug) must not stop the others
             log.exception("generation %s: unexpected error; retrying later", generation.id)
-            next_poll = await self._backoff(generation, None)
+            next_poll = self._backoff(generation, None)
         finally:
             self._working.discard(generation.id)
+            fields = self._with_release.pop(generation.id, None)
             await asyncio.shield(
-                self._store.release_generation(generation.id, owner=self.owner, next_poll_at=next_poll)
+                self._store.release_generation(
+                    generation.id, owner=self.owner, next_poll_at=next_poll, fields=fields
+                )
             )
 
     async def _advance(self, generation: Generation, status: TaskStatus | None) -> datetime | None:
@@ -304,7 +321,7 @@ class Poller:
             return None
         except RetryLater as later:
             log.info("generation %s: %s", generation.id, later)
-            return await self._backoff(generation, later.retry_after)
+            return self._backoff(generation, later.retry_after)
 
     async def _finish_late(self, generation: Generation, status: TaskStatus | None) -> datetime | None:
         """A produced video waiting for delivery, or a callback about a task that ended with a refund."""
@@ -352,11 +369,10 @@ class Poller:
             code = "no_video" if status.error_code == "no_video" else "provider_failed"
             raise Failure(code, _detail(status.error_code, status.error_message))
         if status.progress is not None and status.progress != generation.progress:
-            updated = await self._generations.report_progress(generation.id, status.progress)
-            generation = updated or generation
+            self._with_release[generation.id]["progress"] = max(0, min(100, status.progress))
         await self._show_progress(generation, status.progress, adapter.can_cancel)
         if generation.attempts:
-            await self._set_attempts(generation, 0)
+            self._with_release[generation.id]["attempts"] = 0
         return self._next_poll(generation.route_provider, status.poll_after)
 
     async def _submit(self, generation: Generation) -> datetime | None:
@@ -482,7 +498,7 @@ class Poller:
                     generation.attempts + 1,
                 )
                 return None
-            return await self._backoff(generation, deferred.retry_after)
+            return self._backoff(generation, deferred.retry_after)
         await self._generations.mark_delivered(generation.id, file_id=file_id)
         return None
 
@@ -523,12 +539,7 @@ class Poller:
         except DeliveryDeferred:
             return
         if message_id is not None and message_id != generation.status_message_id:
-            await self._store.update_generation(
-                generation.id,
-                only_if=frozenset(GenerationStatus),
-                fields={"status_message_id": message_id},
-                now=self._clock(),
-            )
+            self._with_release[generation.id]["status_message_id"] = message_id
 
     def _adapter(self, generation: Generation) -> VideoProvider:
         provider = generation.route_provider
@@ -591,24 +602,15 @@ class Poller:
         floor = self._settings.min_poll_interval(provider) if provider else 0.0
         return self._clock() + timedelta(seconds=max(gap, floor, MIN_GAP_SECONDS))
 
-    async def _backoff(self, generation: Generation, hint: float | None) -> datetime:
+    def _backoff(self, generation: Generation, hint: float | None) -> datetime:
         """Exponential backoff with jitter from the row's error count; a provider's hint wins if longer."""
         attempts = generation.attempts + 1
-        await self._set_attempts(generation, attempts)
+        self._with_release[generation.id]["attempts"] = attempts
         base = self._settings.poll_interval_seconds * 2 ** min(attempts - 1, 10)
         delay = min(_BACKOFF_MAX_SECONDS, base) * random.uniform(0.8, 1.2)
-        floor = (
-            self._settings.min_poll_interval(generation.route_provider) if generation.route_provider else 0
-        )
+        provider = generation.route_provider
+        floor = self._settings.min_poll_interval(provider) if provider else 0.0
         return self._clock() + timedelta(seconds=max(delay, hint or 0.0, floor))
-
-    async def _set_attempts(self, generation: Generation, attempts: int) -> None:
-        await self._store.update_generation(
-            generation.id,
-            only_if=frozenset(GenerationStatus),
-            fields={"attempts": attempts},
-            now=self._clock(),
-        )
 
     def _ensure_heartbeat(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():

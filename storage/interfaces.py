@@ -177,9 +177,19 @@ class Store(ABC):
 
     @abstractmethod
     async def release_generation(
-        self, generation_id: str, *, owner: str, next_poll_at: datetime | None
+        self,
+        generation_id: str,
+        *,
+        owner: str,
+        next_poll_at: datetime | None,
+        fields: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Drop our lease and schedule the next poll; False if the lease was not ours any more."""
+        """Drop our lease, schedule the next poll and write `fields`, in one step; False if the lease
+        was not ours any more.
+
+        `next_poll_at` applies to an active generation or a video still awaiting delivery; an ended one
+        (cancelled or refunded meanwhile, delivered) keeps no next poll, so nothing picks it up again.
+        """
 
     @abstractmethod
     async def list_expired_media(self, *, finished_before: datetime, limit: int) -> list[Generation]:
