@@ -426,3 +426,30 @@ async def test_expired_media_lists_only_old_finished_videos_nobody_waits_for(
     await backend.media.delete("1/old.mp4")
     assert await store.list_expired_media(finished_before=NOW + timedelta(days=10), limit=10) == []
     assert await backend.violations() == [], "a video removed by retention is not a missing video"
+
+
+async def test_release_writes_fields_and_never_revives_an_ended_generation(backend: BackendUnderTest) -> None:
+    store = backend.store
+    await fund(backend, 1, 10)
+    await running(backend, "g1", "t1")
+    await running(backend, "g2", "t2")
+    await store.claim_due_generations(now=NOW, owner="a", lease_seconds=60, limit=5)
+    later = NOW + timedelta(seconds=30)
+    fields = {"progress": 40, "status_message_id": 77, "attempts": 2}
+    assert await store.release_generation("g1", owner="a", next_poll_at=later, fields=fields)
+    row = await store.get_generation("g1")
+    assert row is not None and (row.progress, row.status_message_id, row.attempts) == (40, 77, 2)
+    assert row.next_poll_at == later and row.lease_owner is None
+    # g2 is refunded (a user's cancel) while its poll runs: the poll's release must not schedule it again.
+    await store.end_with_refund(
+        "g2", to=GenerationStatus.CANCELLED, allowed_from=ACTIVE_STATUSES, error_code="cancelled",
+        error_message=None, now=NOW,
+    )  # fmt: skip
+    await store.claim_generation("g2", now=NOW, owner="a", lease_seconds=60)
+    assert await store.release_generation("g2", owner="a", next_poll_at=later, fields={"progress": 50})
+    ended = await store.get_generation("g2")
+    assert ended is not None and ended.next_poll_at is None and ended.status is GenerationStatus.CANCELLED
+    due = await store.claim_due_generations(
+        now=NOW + timedelta(minutes=1), owner="b", lease_seconds=1, limit=5
+    )
+    assert [g.id for g in due] == ["g1"]
