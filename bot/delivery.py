@@ -71,7 +71,13 @@ def format_elapsed(elapsed: timedelta) -> str:
 
 
 def fit_caption(prompt: str, render: Callable[[str], str], limit: int = CAPTION_LIMIT) -> str:
-    """The caption with as much of the prompt as fits in Telegram's 1024 characters."""
+    """The caption with as much of the prompt as fits in Telegram's 1024 characters.
+
+    The prompt is cut before rendering too: Fluent replaces a placeable over 2,500 characters with
+    "{???}", which would otherwise pass for a short caption.
+    """
+    if len(prompt) > limit:
+        prompt = prompt[:limit]
     text = render(prompt)
     if len(text) <= limit:
         return text
