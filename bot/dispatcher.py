@@ -6,6 +6,7 @@ from aiogram import Dispatcher
 
 from bot.handlers import progress, start
 from bot.i18n import Translator
+from bot.middlewares import UserContext
 from services.generations import GenerationService
 from services.poller import Poller
 from services.settings import Settings
@@ -31,5 +32,6 @@ def build_dispatcher(
         generations=generations,
         poller=poller,
     )
+    dispatcher.update.outer_middleware(UserContext())
     dispatcher.include_routers(start.build_router(), progress.build_router())
     return dispatcher

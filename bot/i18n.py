@@ -1,4 +1,7 @@
-"""Translations: Fluent files in bot/locales/<lang>/messages.ftl for English, Russian and Chinese.
+"""Translations: Fluent files in bot/locales/<lang>/*.ftl for English, Russian and Chinese.
+
+Each feature keeps its texts in its own file (messages.ftl, wizard.ftl, payments.ftl ...); every
+language has the same files with the same keys (a test checks it).
 
 Handlers get texts through aiogram-i18n later; this loader also serves code outside a handler (the
 poller's messages, the `check` command, tests) and falls back to the default language, then to the key.
@@ -39,15 +42,25 @@ class Translator:
         return key
 
 
+def _sources(language: str) -> list[str]:
+    folder = resources.files("bot") / "locales" / language
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".ftl")), key=lambda f: f.name)
+    return [f.read_text(encoding="utf-8") for f in files]
+
+
 @cache
 def _bundle(language: str) -> FluentBundle:
-    text = (resources.files("bot") / "locales" / language / "messages.ftl").read_text(encoding="utf-8")
     bundle = FluentBundle([language], use_isolating=False)
-    bundle.add_resource(FluentResource(text))
+    for text in _sources(language):
+        bundle.add_resource(FluentResource(text))
     return bundle
 
 
 def message_ids(language: str) -> set[str]:
-    """Every message id in a locale file (for the completeness test)."""
-    text = (resources.files("bot") / "locales" / language / "messages.ftl").read_text(encoding="utf-8")
-    return {entry.id.name for entry in FluentResource(text).body if hasattr(entry, "id")}
+    """Every message id in a language's locale files (for the completeness test)."""
+    return {
+        entry.id.name
+        for text in _sources(language)
+        for entry in FluentResource(text).body
+        if hasattr(entry, "id")
+    }

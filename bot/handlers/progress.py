@@ -11,7 +11,6 @@ from aiogram.types import CallbackQuery, Message
 from bot.callbacks import CancelGeneration
 from bot.i18n import Translator
 from services.poller import Poller
-from storage.interfaces import Store
 from storage.records import Refunded
 
 
@@ -19,11 +18,9 @@ async def cancel(
     query: CallbackQuery,
     callback_data: CancelGeneration,
     poller: Poller,
-    store: Store,
+    lang: str,
     translator: Translator,
 ) -> None:
-    user = await store.get_user(query.from_user.id)
-    lang = (user.language if user else None) or translator.pick(query.from_user.language_code)
     outcome = await poller.cancel(callback_data.id, user_id=query.from_user.id)
     if isinstance(outcome, Refunded):
         text = translator(lang, "cancel-done", credits=outcome.entry.delta)

@@ -1,4 +1,4 @@
-"""/start and /balance: register the user and show the balance."""
+"""/start and /balance: greet the user (registered by the UserContext middleware) and show the balance."""
 
 from __future__ import annotations
 
@@ -7,30 +7,18 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.i18n import Translator
-from storage.interfaces import Store
+from storage.records import User
 
 
-async def _register(message: Message, store: Store, translator: Translator) -> tuple[str, int]:
+async def start(message: Message, user: User, lang: str, translator: Translator) -> None:
     assert message.from_user is not None
-    user = await store.ensure_user(
-        message.from_user.id,
-        username=message.from_user.username,
-        language=translator.pick(message.from_user.language_code),
-    )
-    return user.language or translator.default, user.balance
-
-
-async def start(message: Message, store: Store, translator: Translator) -> None:
-    assert message.from_user is not None
-    language, balance = await _register(message, store, translator)
     await message.answer(
-        translator(language, "start-welcome", name=message.from_user.first_name, balance=balance)
+        translator(lang, "start-welcome", name=message.from_user.first_name, balance=user.balance)
     )
 
 
-async def balance(message: Message, store: Store, translator: Translator) -> None:
-    language, balance = await _register(message, store, translator)
-    await message.answer(translator(language, "balance", balance=balance))
+async def balance(message: Message, user: User, lang: str, translator: Translator) -> None:
+    await message.answer(translator(lang, "balance", balance=user.balance))
 
 
 def build_router() -> Router:
