@@ -9,3 +9,10 @@ class CancelGeneration(CallbackData, prefix="gc"):
     """The cancel button under a progress message; `id` is a generation id (32 hex characters)."""
 
     id: str
+
+
+class BuyPack(CallbackData, prefix="bp"):
+    """A credit pack button under /buy; checked against STARS_PACKS when pressed (data can be forged)."""
+
+    credits: int
+    stars: int

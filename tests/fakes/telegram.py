@@ -56,6 +56,8 @@ NOT_MODIFIED = (
     "same as a current content and reply markup of the message"
 )
 WRONG_FILE_ID = "Bad Request: wrong file identifier/HTTP URL specified"
+#: Telegram's deadline for answerPreCheckoutQuery.
+PRE_CHECKOUT_SECONDS = 10
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 BLOCKED = "Forbidden: bot was blocked by the user"
 CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
@@ -221,6 +223,12 @@ class FakeTelegram:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.blocked: set[int] = set()
         self.downloads: list[str] = []
+        #: Stars payments: invoice payloads by (chat, message), pre-checkout answers by query id, and
+        #: charges by telegram_payment_charge_id.
+        self.invoice_payloads: dict[tuple[int, int], str] = {}
+        self.pre_checkout_answers: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}
+        self._charge_numbers = itertools.count(1)
         self._failures: list[_Failure] = []
         self._changed = asyncio.Condition()
         self._update_ids = itertools.count(1)
@@ -250,6 +258,9 @@ class FakeTelegram:
                 "sendDocument": self._send_document,
                 "sendPhoto": self._send_photo,
                 "getFile": self._get_file,
+                "sendInvoice": self._send_invoice,
+                "answerPreCheckoutQuery": self._answer_pre_checkout_query,
+                "refundStarPayment": self._refund_star_payment,
             }.items()
         }
 
@@ -429,6 +440,46 @@ class FakeTelegram:
         self.callback_queries[query_id] = query
         await self.push_update("callback_query", query)
         return query_id
+
+    async def pay(self, user_id: int, message_id: int) -> str | None:
+        """The user pays an invoice: a pre_checkout_query the bot must answer (Telegram allows 10 s);
+        when it says ok, the payment arrives as a `successful_payment` message. Returns the charge id,
+        or None when the bot refused the checkout."""
+        key = (user_id, message_id)
+        invoice = self.messages.get(key, {}).get("invoice")
+        if invoice is None or key not in self.invoice_payloads:
+            raise LookupError(f"message {message_id} in chat {user_id} is not an invoice")
+        query_id = f"pcq{next(self._query_ids)}"
+        payload = self.invoice_payloads[key]
+        query = {
+            "id": query_id,
+            "from": self.user(user_id),
+            "currency": invoice["currency"],
+            "total_amount": invoice["total_amount"],
+            "invoice_payload": payload,
+        }
+        await self.push_update("pre_checkout_query", query)
+        answer = await self.wait_for(
+            lambda t: t.pre_checkout_answers.get(query_id), timeout=PRE_CHECKOUT_SECONDS
+        )
+        if answer.get("ok") not in ("true", True):
+            return None
+        charge_id = f"stxFAKE{next(self._charge_numbers):08d}"
+        self.charges[charge_id] = {
+            "user_id": user_id,
+            "total_amount": invoice["total_amount"],
+            "invoice_payload": payload,
+            "refunded": False,
+        }
+        paid = {
+            "currency": invoice["currency"],
+            "total_amount": invoice["total_amount"],
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        }
+        await self.send_user_message(user_id, {"successful_payment": paid})
+        return charge_id
 
     def add_user_file(self, data: bytes, *, mime_type: str, file_name: str | None = None) -> str:
         """Store a file as if a user had sent it and return its file_id (for getFile and downloads).
@@ -850,6 +901,62 @@ class FakeTelegram:
         stored.media = media
         self.files[stored.file_id] = stored
         return stored
+
+    async def _send_invoice(self, call: ApiCall) -> Any:
+        """Stars invoices only (currency XTR, exactly one price), with Telegram's field limits."""
+        params = call.params
+        chat_id = self._chat_id(params)
+        title, description = str(params.get("title", "")), str(params.get("description", ""))
+        payload = str(params.get("payload", ""))
+        if not 1 <= len(title) <= 32:
+            raise ApiError(400, "Bad Request: INVOICE_TITLE_INVALID")
+        if not 1 <= len(description) <= 255:
+            raise ApiError(400, "Bad Request: INVOICE_DESCRIPTION_INVALID")
+        if not 1 <= len(payload.encode()) <= 128:
+            raise ApiError(400, "Bad Request: INVOICE_PAYLOAD_INVALID")
+        if params.get("currency") != "XTR":
+            raise ApiError(400, "Bad Request: CURRENCY_INVALID")
+        prices = params.get("prices")
+        if not isinstance(prices, list) or len(prices) != 1 or int(prices[0].get("amount", 0)) < 1:
+            raise ApiError(400, "Bad Request: STARS_INVOICE_INVALID")
+        invoice = {
+            "title": title,
+            "description": description,
+            "start_parameter": str(params.get("start_parameter", "")),
+            "currency": "XTR",
+            "total_amount": int(prices[0]["amount"]),
+        }
+        markup = self._inline_markup(params)
+        message = self._new_message(chat_id, {"invoice": invoice, "reply_markup": markup})
+        self.invoice_payloads[(chat_id, message["message_id"])] = payload
+        return message
+
+    async def _answer_pre_checkout_query(self, call: ApiCall) -> Any:
+        params = call.params
+        query_id = str(params.get("pre_checkout_query_id", ""))
+        if query_id in self.pre_checkout_answers or not query_id:
+            raise ApiError(400, QUERY_INVALID)
+        if params.get("ok") != "true" and not params.get("error_message"):
+            raise ApiError(400, "Bad Request: error_message is required when ok is false")
+        self.pre_checkout_answers[query_id] = params
+        return True
+
+    async def _refund_star_payment(self, call: ApiCall) -> Any:
+        params = call.params
+        charge = self.charges.get(str(params.get("telegram_payment_charge_id", "")))
+        if charge is None or str(charge["user_id"]) != str(params.get("user_id")):
+            raise ApiError(400, "Bad Request: CHARGE_NOT_FOUND")
+        if charge["refunded"]:
+            raise ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+        charge["refunded"] = True
+        refunded = {
+            "currency": "XTR",
+            "total_amount": charge["total_amount"],
+            "invoice_payload": charge["invoice_payload"],
+            "telegram_payment_charge_id": params["telegram_payment_charge_id"],
+        }
+        await self.send_user_message(charge["user_id"], {"refunded_payment": refunded})
+        return True
 
     async def _get_file(self, call: ApiCall) -> Any:
         stored = self.files.get(str(call.params.get("file_id", "")))

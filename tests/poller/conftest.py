@@ -3,6 +3,7 @@ Bot API, and a clock the test moves. Every scenario ends with the money invarian
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.delivery import TelegramNotifier
+from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
 from bot.telegram_retry import RetryRequests
 from services.catalog import Catalog, load_catalog
@@ -243,3 +245,22 @@ async def rig(
         await store.close()
         for server in (telegram, openai, laozhang):
             await server.close()
+
+
+@pytest.fixture
+async def polling(rig: Rig) -> AsyncIterator[None]:
+    """The real Dispatcher with every router, long-polling the fake Bot API for the test's duration."""
+    dispatcher = build_dispatcher(
+        store=rig.store,
+        media=rig.media,
+        settings=rig.settings,
+        translator=Translator(),
+        generations=rig.generations,
+        poller=rig.poller,
+    )
+    task = asyncio.ensure_future(dispatcher.start_polling(rig.bot, handle_signals=False, polling_timeout=1))
+    try:
+        yield
+    finally:
+        await dispatcher.stop_polling()
+        await task

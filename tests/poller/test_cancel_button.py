@@ -2,33 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
-
-from bot.dispatcher import build_dispatcher
-from bot.i18n import Translator
 from storage.records import GenerationStatus, LedgerKind
 from tests.poller.conftest import USER, Rig
-
-
-@pytest.fixture
-async def polling(rig: Rig) -> AsyncIterator[None]:
-    dispatcher = build_dispatcher(
-        store=rig.store,
-        media=rig.media,
-        settings=rig.settings,
-        translator=Translator(),
-        generations=rig.generations,
-        poller=rig.poller,
-    )
-    task = asyncio.ensure_future(dispatcher.start_polling(rig.bot, handle_signals=False, polling_timeout=1))
-    try:
-        yield
-    finally:
-        await dispatcher.stop_polling()
-        await task
 
 
 async def test_pressing_cancel_refunds_and_edits_the_message(rig: Rig, polling: None) -> None:
