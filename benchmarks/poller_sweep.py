@@ -57,7 +57,7 @@ from storage.sqlite import SqliteStore
 
 HOST = "127.0.0.1"
 API_KEY = "sk-bench-key-000000000000"
-BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+BOT_TOKEN = "12345:benchmark-placeholder-not-a-real-token"  # the shape settings accept; never sent
 GOAL_RATIO = 1.5
 USER = 7001
 PRICE = 10
