@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import build_web_app
-from storage.records import GenerationStatus, LedgerKind
+from storage.records import Generation, GenerationStatus, LedgerKind
 from tests.fakes.providers.kie import callback_signature
 from tests.poller.conftest import USER, WEBHOOK_SECRET, Rig
 
@@ -44,15 +44,21 @@ async def post_openai(
     return response.status
 
 
-async def test_a_completed_callback_delivers_without_waiting_for_a_poll(
-    rig: Rig, web: TestClient[Any, Any]
-) -> None:
+async def submitted(rig: Rig) -> tuple[Generation, str]:
+    """A funded user's generation, submitted to the OpenAI fake, which has it done by the first poll."""
     await rig.fund()
     rig.openai.polls_to_complete = 0
     generation = await rig.order()
     await rig.poller.tick()
     task_id = (await rig.get(generation.id)).provider_task_id
     assert task_id is not None
+    return generation, task_id
+
+
+async def test_a_completed_callback_delivers_without_waiting_for_a_poll(
+    rig: Rig, web: TestClient[Any, Any]
+) -> None:
+    generation, task_id = await submitted(rig)
     assert await post_openai(rig, web, task_id) == 200
     await rig.poller.drain()
     done = await rig.get(generation.id)
@@ -62,12 +68,7 @@ async def test_a_completed_callback_delivers_without_waiting_for_a_poll(
 
 
 async def test_a_duplicate_callback_changes_nothing(rig: Rig, web: TestClient[Any, Any]) -> None:
-    await rig.fund()
-    rig.openai.polls_to_complete = 0
-    generation = await rig.order()
-    await rig.poller.tick()
-    task_id = (await rig.get(generation.id)).provider_task_id
-    assert task_id is not None
+    generation, task_id = await submitted(rig)
     for _ in range(3):
         assert await post_openai(rig, web, task_id) == 200
     await rig.poller.drain()
@@ -83,12 +84,7 @@ async def test_a_callback_racing_a_poll_leaves_the_work_to_the_poll(
     rig: Rig, web: TestClient[Any, Any]
 ) -> None:
     """The poll holds the lease while it downloads; the callback for the same task must not deliver too."""
-    await rig.fund()
-    rig.openai.polls_to_complete = 0
-    generation = await rig.order()
-    await rig.poller.tick()
-    task_id = (await rig.get(generation.id)).provider_task_id
-    assert task_id is not None
+    generation, task_id = await submitted(rig)
     rig.openai.hold_download = asyncio.Event()
     rig.clock.advance(seconds=10)
     polling = asyncio.ensure_future(rig.poller.tick())
@@ -108,13 +104,8 @@ async def test_a_callback_racing_a_poll_leaves_the_work_to_the_poll(
 async def test_a_failed_callback_refunds_once_even_with_polls_after_it(
     rig: Rig, web: TestClient[Any, Any]
 ) -> None:
-    await rig.fund()
-    rig.openai.polls_to_complete = 0
     rig.openai.outcome = "moderation"
-    generation = await rig.order()
-    await rig.poller.tick()
-    task_id = (await rig.get(generation.id)).provider_task_id
-    assert task_id is not None
+    generation, task_id = await submitted(rig)
     assert await post_openai(rig, web, task_id, "video.failed") == 200
     assert await post_openai(rig, web, task_id, "video.failed") == 200
     await rig.poller.drain()
