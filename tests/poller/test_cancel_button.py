@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from storage.records import GenerationStatus, LedgerKind
+from storage.records import Generation, GenerationStatus, LedgerKind
 from tests.poller.conftest import USER, Rig
 
 
-async def test_pressing_cancel_refunds_and_edits_the_message(rig: Rig, polling: None) -> None:
+async def running_demo(rig: Rig) -> tuple[Generation, int]:
+    """A funded user's demo generation that runs for an hour, and its progress message id."""
     rig.settings.demo_delay_seconds = 3600
     await rig.fund()
     generation = await rig.order(model="demo")
     await rig.poller.tick()
     progress = (await rig.get(generation.id)).status_message_id
     assert progress is not None
+    return generation, progress
+
+
+async def test_pressing_cancel_refunds_and_edits_the_message(rig: Rig, polling: None) -> None:
+    generation, progress = await running_demo(rig)
     query_id = await rig.telegram.press(USER, progress, f"gc:{generation.id}")
     await rig.telegram.wait_for(lambda t: t.answered(query_id))
     answer = rig.telegram.callback_answers[query_id]
@@ -27,12 +33,7 @@ async def test_pressing_cancel_refunds_and_edits_the_message(rig: Rig, polling: 
 
 
 async def test_another_users_or_a_stale_button_gets_a_polite_answer(rig: Rig, polling: None) -> None:
-    rig.settings.demo_delay_seconds = 3600
-    await rig.fund()
-    generation = await rig.order(model="demo")
-    await rig.poller.tick()
-    progress = (await rig.get(generation.id)).status_message_id
-    assert progress is not None
+    generation, progress = await running_demo(rig)
     intruder = await rig.telegram.press(USER + 1, progress, f"gc:{generation.id}", chat_id=USER)
     await rig.telegram.wait_for(lambda t: t.answered(intruder))
     assert "not yours" in rig.telegram.callback_answers[intruder]["text"]
