@@ -16,3 +16,9 @@ class BuyPack(CallbackData, prefix="bp"):
 
     credits: int
     stars: int
+
+
+class MenuAction(CallbackData, prefix="m"):
+    """A main-menu button under /start: `action` is one of generate, library, buy, balance."""
+
+    action: str

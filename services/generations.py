@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from services.catalog import AvailableModel, Catalog
 from services.pricing import quote
@@ -58,7 +58,15 @@ class Ignored:
     generation: Generation | None
 
 
-CreateResult = GenerationCreated | InsufficientFunds | Invalid
+@dataclass(frozen=True, slots=True)
+class LimitReached:
+    """A per-user limit stops this order: too many generations in flight, or too many orders a minute."""
+
+    kind: Literal["active", "rate"]
+    limit: int
+
+
+CreateResult = GenerationCreated | InsufficientFunds | Invalid | LimitReached
 SuccessResult = Succeeded | Ignored
 
 _QUEUED = frozenset({GenerationStatus.QUEUED})
@@ -96,6 +104,9 @@ class GenerationService:
         problems = self.check(request)
         if problems:
             return Invalid(problems)
+        limited = await self._limit(user_id)
+        if limited is not None:
+            return limited
         offer = self.offers[request.model]
         request = request.with_defaults(offer.model)
         assert request.duration and request.resolution and request.aspect_ratio
@@ -122,6 +133,17 @@ class GenerationService:
                 request_key=request_key,
             )
         )
+
+    async def _limit(self, user_id: int) -> LimitReached | None:
+        """Soft per-user caps: two orders at the same instant may both pass (each is still paid for)."""
+        cap = self._settings.max_active_generations
+        if await self._store.count_active_generations(user_id) >= cap:
+            return LimitReached("active", cap)
+        rate = self._settings.max_submits_per_minute
+        since = self._clock() - timedelta(minutes=1)
+        if await self._store.count_generations_since(user_id, since) >= rate:
+            return LimitReached("rate", rate)
+        return None
 
     async def mark_running(
         self, generation_id: str, *, provider: str, provider_model_id: str, task_id: str

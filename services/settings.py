@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     )
     stars_per_credit: Decimal = Field(Decimal(1), gt=0)
     max_image_mb: float = Field(20.0, gt=0, le=100)
+    max_active_generations: int = Field(3, ge=1, le=100)
+    max_submits_per_minute: int = Field(5, ge=1, le=600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # providers

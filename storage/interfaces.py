@@ -23,7 +23,9 @@ from storage.records import (
     NewPayment,
     Payment,
     PaymentAudit,
+    PaymentRefunded,
     RefundOutcome,
+    Stats,
     User,
     WalletAudit,
 )
@@ -89,6 +91,18 @@ class Store(ABC):
     async def get_payment(self, charge_id: str) -> Payment | None: ...
 
     @abstractmethod
+    async def list_payments(self, user_id: int, *, limit: int = 10) -> list[Payment]:
+        """Newest first."""
+
+    @abstractmethod
+    async def record_payment_refund(self, charge_id: str, *, now: datetime) -> PaymentRefunded | None:
+        """Mark a Stars payment refunded and take back its credits, as far as the balance allows, once.
+
+        The entry is `payment_refund:<charge_id>` (none when the balance is 0); None for an unknown charge.
+        A second call changes nothing and returns the first outcome with `new=False`.
+        """
+
+    @abstractmethod
     async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
         """Newest first."""
 
@@ -141,12 +155,31 @@ class Store(ABC):
 
     @abstractmethod
     async def list_user_generations(
-        self, user_id: int, *, before: tuple[datetime, str] | None = None, limit: int = 10
+        self,
+        user_id: int,
+        *,
+        before: tuple[datetime, str] | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 10,
     ) -> list[Generation]:
-        """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+        """A library page, newest first, without hidden rows (keyset pagination).
+
+        `before` is the (created_at, id) of the last row of the current page (the next, older page);
+        `after` that of its first row (the previous, newer page: the `limit` rows just above it).
+        """
+
+    @abstractmethod
+    async def hide_generation(self, generation_id: str, *, user_id: int, now: datetime) -> Generation | None:
+        """Delete from the owner's library: set `hidden_at`, and `media_expired_at` when a video was
+        stored (the caller then deletes the object). Only the owner's row, and only once nothing more
+        can happen to it (not active, no delivery pending); None otherwise."""
 
     @abstractmethod
     async def count_active_generations(self, user_id: int) -> int: ...
+
+    @abstractmethod
+    async def count_generations_since(self, user_id: int, since: datetime) -> int:
+        """Generations the user ordered at or after `since` (the submit rate limit)."""
 
     @abstractmethod
     async def find_generation_by_task(self, provider: str, task_id: str) -> Generation | None:
@@ -194,6 +227,10 @@ class Store(ABC):
     @abstractmethod
     async def list_expired_media(self, *, finished_before: datetime, limit: int) -> list[Generation]:
         """Generations whose stored video is older than the retention cut and no longer awaited."""
+
+    @abstractmethod
+    async def stats(self, *, since: datetime) -> Stats:
+        """Generations (by model, provider and status), payments and new users since `since`."""
 
     # audit, for the invariant checker
     @abstractmethod

@@ -134,6 +134,8 @@ class Generation:
     status_message_id: int | None = None
     #: When retention deleted the stored video (a Telegram file_id may still resend it).
     media_expired_at: datetime | None = None
+    #: When the owner deleted it from /library (the row stays for the books; the video is removed).
+    hidden_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,3 +234,48 @@ class NotRefundable:
 
 
 RefundOutcome = Refunded | NotRefundable
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRefunded:
+    """A Stars payment marked refunded, with its credits taken back as `payment_refund:<charge_id>`.
+
+    `debited` is at most the balance at that moment (credits already spent cannot be taken back; the
+    balance never goes negative), 0 when nothing was left. `new` is False when it was recorded before.
+    """
+
+    payment: Payment
+    debited: int
+    balance: int
+    new: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """Generations created in the period, grouped by model, route provider and status."""
+
+    model: str
+    provider: str | None
+    status: GenerationStatus
+    count: int
+    #: Sum of the generations' prices in credits.
+    credits: int
+    #: Sum of the requested durations, for a provider cost estimate from the catalog.
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentStats:
+    payments: int = 0
+    stars: int = 0
+    credits: int = 0
+    refunded: int = 0
+    refunded_stars: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    since: datetime
+    generations: list[GenerationStats]
+    payments: PaymentStats
+    new_users: int

@@ -32,6 +32,7 @@ from storage.records import (
     Generation,
     GenerationAudit,
     GenerationCreated,
+    GenerationStats,
     GenerationStatus,
     InsufficientFunds,
     LedgerEntry,
@@ -43,14 +44,17 @@ from storage.records import (
     NotRefundable,
     Payment,
     PaymentAudit,
+    PaymentRefunded,
+    PaymentStats,
     Refunded,
     RefundOutcome,
+    Stats,
     User,
     WalletAudit,
 )
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at", "media_expired_at"})
+_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at", "media_expired_at", "hidden_at"})
 _JSON_FIELDS = frozenset({"result_meta"})
 
 
@@ -134,6 +138,7 @@ def _generation(row: aiosqlite.Row) -> Generation:
         result_meta=None if row["result_meta"] is None else json.loads(row["result_meta"]),
         status_message_id=row["status_message_id"],
         media_expired_at=_dt(row["media_expired_at"]),
+        hidden_at=_dt(row["hidden_at"]),
     )
 
 
@@ -366,6 +371,50 @@ class SqliteStore(Store):
             row = await self._one(db, "SELECT * FROM payments WHERE charge_id = ?", (charge_id,))
         return None if row is None else _payment(row)
 
+    async def list_payments(self, user_id: int, *, limit: int = 10) -> list[Payment]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                "SELECT * FROM payments WHERE user_id = ? ORDER BY created_at DESC, charge_id DESC LIMIT ?",
+                (user_id, limit),
+            )
+        return [_payment(r) for r in rows]
+
+    async def record_payment_refund(self, charge_id: str, *, now: datetime) -> PaymentRefunded | None:
+        key = f"payment_refund:{charge_id}"
+        async with self._tx() as db:
+            payment = await self._one(db, "SELECT * FROM payments WHERE charge_id = ?", (charge_id,))
+            if payment is None:
+                return None
+            user = await self._one(db, "SELECT balance FROM users WHERE id = ?", (payment["user_id"],))
+            assert user is not None
+            if payment["refunded"]:
+                entry = await self._one(db, "SELECT delta FROM ledger WHERE idempotency_key = ?", (key,))
+                debited = 0 if entry is None else -entry["delta"]
+                return PaymentRefunded(_payment(payment), debited, user["balance"], new=False)
+            stamp = ts(now)
+            refunded = await self._one(
+                db,
+                "UPDATE payments SET refunded = 1, refunded_at = ? WHERE charge_id = ? RETURNING *",
+                (stamp, charge_id),
+            )
+            assert refunded is not None
+            debited = min(payment["credits"], user["balance"])
+            balance = user["balance"]
+            if debited > 0:
+                outcome = await self._append(
+                    db,
+                    user_id=payment["user_id"],
+                    delta=-debited,
+                    kind=LedgerKind.PAYMENT_REFUND,
+                    key=key,
+                    now=stamp,
+                    charge_id=charge_id,
+                )
+                assert isinstance(outcome, Applied)
+                balance = outcome.balance
+            return PaymentRefunded(_payment(refunded), debited, balance)
+
     async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
         async with self._read() as db:
             rows = await self._all(
@@ -519,18 +568,50 @@ class SqliteStore(Store):
             return Refunded(_generation(row), outcome.entry, outcome.balance)
 
     async def list_user_generations(
-        self, user_id: int, *, before: tuple[datetime, str] | None = None, limit: int = 10
+        self,
+        user_id: int,
+        *,
+        before: tuple[datetime, str] | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 10,
     ) -> list[Generation]:
-        if before is None:
-            sql = "SELECT * FROM generations WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?"
-            params: tuple[Any, ...] = (user_id, limit)
-        else:
-            sql = """SELECT * FROM generations WHERE user_id = ? AND (created_at, id) < (?, ?)
-                     ORDER BY created_at DESC, id DESC LIMIT ?"""
+        base = "SELECT * FROM generations WHERE user_id = ? AND hidden_at IS NULL"
+        if after is not None:  # the newer page: the `limit` rows just above `after`, read upwards
+            sql = f"{base} AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?"
+            params: tuple[Any, ...] = (user_id, ts(after[0]), after[1], limit)
+        elif before is not None:
+            sql = f"{base} AND (created_at, id) < (?, ?) ORDER BY created_at DESC, id DESC LIMIT ?"
             params = (user_id, ts(before[0]), before[1], limit)
+        else:
+            sql = f"{base} ORDER BY created_at DESC, id DESC LIMIT ?"
+            params = (user_id, limit)
         async with self._read() as db:
             rows = await self._all(db, sql, params)
-        return [_generation(r) for r in rows]
+        page = [_generation(r) for r in rows]
+        return page[::-1] if after is not None else page
+
+    async def hide_generation(self, generation_id: str, *, user_id: int, now: datetime) -> Generation | None:
+        row = await self._write(
+            """UPDATE generations
+               SET hidden_at = :now, updated_at = :now,
+                   media_expired_at = CASE WHEN result_path IS NOT NULL
+                                           THEN coalesce(media_expired_at, :now) END
+               WHERE id = :id AND user_id = :user AND hidden_at IS NULL AND next_poll_at IS NULL
+                 AND status IN ('delivered', 'failed', 'cancelled')
+               RETURNING *""",
+            {"now": ts(now), "id": generation_id, "user": user_id},
+        )
+        return _generation(row[0]) if row else None
+
+    async def count_generations_since(self, user_id: int, since: datetime) -> int:
+        async with self._read() as db:
+            row = await self._one(
+                db,
+                "SELECT count(*) AS n FROM generations WHERE user_id = ? AND created_at >= ?",
+                (user_id, ts(since)),
+            )
+        assert row is not None
+        return int(row["n"])
 
     async def count_active_generations(self, user_id: int) -> int:
         async with self._read() as db:
@@ -633,6 +714,50 @@ class SqliteStore(Store):
                 (ts(finished_before), limit),
             )
         return [_generation(r) for r in rows]
+
+    async def stats(self, *, since: datetime) -> Stats:
+        cut = ts(since)
+        async with self._read() as db:
+            gens = await self._all(
+                db,
+                """SELECT model, route_provider, status, count(*) AS n, sum(cost) AS credits,
+                          sum(coalesce(json_extract(request, '$.duration'), 0)) AS seconds
+                   FROM generations WHERE created_at >= ?
+                   GROUP BY model, route_provider, status ORDER BY model, route_provider, status""",
+                (cut,),
+            )
+            pay = await self._one(
+                db,
+                """SELECT count(*) AS n, coalesce(sum(stars), 0) AS stars,
+                          coalesce(sum(credits), 0) AS credits, coalesce(sum(refunded), 0) AS refunded,
+                          coalesce(sum(CASE WHEN refunded = 1 THEN stars ELSE 0 END), 0) AS refunded_stars
+                   FROM payments WHERE created_at >= ?""",
+                (cut,),
+            )
+            users = await self._one(db, "SELECT count(*) AS n FROM users WHERE created_at >= ?", (cut,))
+        assert pay is not None and users is not None
+        return Stats(
+            since=since,
+            generations=[
+                GenerationStats(
+                    model=r["model"],
+                    provider=r["route_provider"],
+                    status=GenerationStatus(r["status"]),
+                    count=r["n"],
+                    credits=r["credits"],
+                    seconds=r["seconds"],
+                )
+                for r in gens
+            ],
+            payments=PaymentStats(
+                payments=pay["n"],
+                stars=pay["stars"],
+                credits=pay["credits"],
+                refunded=pay["refunded"],
+                refunded_stars=pay["refunded_stars"],
+            ),
+            new_users=users["n"],
+        )
 
     # audit
 

@@ -314,6 +314,10 @@ class FakeTelegram:
         """The commands set for this scope and language (exact match, as getMyCommands answers)."""
         return list(self.commands.get((_scope_key(scope), language_code), []))
 
+    def unanswered(self) -> list[str]:
+        """Callback queries the bot never answered (Telegram shows the user a spinner until it does)."""
+        return [q for q in self.callback_queries if q not in self.callback_answers]
+
     def answered(self, callback_query_id: str) -> bool:
         return callback_query_id in self.callback_answers
 
@@ -415,6 +419,24 @@ class FakeTelegram:
         return await self.send_user_message(
             user_id, content, language_code=language_code, first_name=first_name
         )
+
+    async def send_photo(self, user_id: int, data: bytes, *, caption: str | None = None) -> dict[str, Any]:
+        """The user sends a picture as a photo: Telegram keeps a compressed JPEG in several sizes."""
+        file_id = self.add_user_file(data, mime_type="image/jpeg")
+        largest = self.files[file_id].media
+        small = {**largest, "width": max(1, largest["width"] // 4), "height": max(1, largest["height"] // 4)}
+        content: dict[str, Any] = {"photo": [small, largest]}
+        if caption is not None:
+            content["caption"] = caption
+        return await self.send_user_message(user_id, content)
+
+    async def send_document(
+        self, user_id: int, data: bytes, *, file_name: str, mime_type: str
+    ) -> dict[str, Any]:
+        """The user attaches a file (an uncompressed image, a PDF …) as a document."""
+        upload = UploadedFile("user", file_name, mime_type, len(data), data)
+        stored = self._store_file("document", upload, {})
+        return await self.send_user_message(user_id, {"document": stored.media})
 
     async def press(self, user_id: int, message_id: int, data: str, *, chat_id: int | None = None) -> str:
         """The user presses the inline button carrying `data` under a message; returns the query id.

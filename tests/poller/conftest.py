@@ -261,6 +261,8 @@ async def polling(rig: Rig) -> AsyncIterator[None]:
     task = asyncio.ensure_future(dispatcher.start_polling(rig.bot, handle_signals=False, polling_timeout=1))
     try:
         yield
+        # Telegram shows a spinner until a callback query is answered: every press must get an answer.
+        await rig.telegram.wait_for(lambda t: not t.unanswered())
     finally:
         await dispatcher.stop_polling()
         await task
