@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.catalog import load_catalog
-from services.generations import GenerationService, Ignored, Invalid, Succeeded
+from services.generations import GenerationService, Ignored, Invalid, LimitReached, Succeeded
 from services.settings import Settings
 from services.video_request import ImageRef, VideoRequest
 from services.wallet import Wallet
@@ -221,3 +221,27 @@ async def test_wallet_operations(backend: BackendUnderTest) -> None:
         await wallet.admin_adjust(admin_id=1, operation_id=78, user_id=9, delta=0)
     assert [e.kind for e in await wallet.history(9)] == [LedgerKind.DEBIT, LedgerKind.PURCHASE]
     assert await wallet.balance(12345) == 0
+
+
+async def test_per_user_limits_stop_orders_before_any_charge(
+    backend: BackendUnderTest, settings: Settings, clock: Clock
+) -> None:
+    settings.max_active_generations, settings.max_submits_per_minute = 2, 3
+    service = GenerationService(backend.store, load_catalog(), settings, clock=clock)
+    await funded(backend, credits=100)
+    await funded(backend, user_id=2, credits=100)
+    for _ in range(2):
+        assert isinstance(await service.create(user_id=1, chat_id=1, request=DEMO), GenerationCreated)
+    assert await service.create(user_id=1, chat_id=1, request=DEMO) == LimitReached("active", 2)
+    assert isinstance(await service.create(user_id=2, chat_id=2, request=DEMO), GenerationCreated), "per user"
+
+    [first, _] = await backend.store.list_user_generations(1)
+    await service.fail(first.id, code="provider_failed")
+    assert isinstance(await service.create(user_id=1, chat_id=1, request=DEMO), GenerationCreated)
+    assert await backend.store.count_active_generations(1) == 2
+    for gen in await backend.store.list_user_generations(1):
+        await service.fail(gen.id, code="provider_failed")
+    assert await service.create(user_id=1, chat_id=1, request=DEMO) == LimitReached("rate", 3)
+    clock.now += timedelta(seconds=61)
+    assert isinstance(await service.create(user_id=1, chat_id=1, request=DEMO), GenerationCreated)
+    assert (await backend.store.get_user(1)).balance == 100 - 5  # type: ignore[union-attr]

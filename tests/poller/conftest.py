@@ -189,8 +189,13 @@ async def rig(
         laozhang_base_url=f"{laozhang.url}/v1",
         demo_delay_seconds=0,
         public_base_url="https://bot.example",
-        min_poll_intervals={},
-        **rig_settings,
+        **{
+            "min_poll_intervals": {},
+            # scenarios order many videos within one test minute; limits are tested where they matter
+            "max_active_generations": 100,
+            "max_submits_per_minute": 600,
+            **rig_settings,
+        },
     )
     clock = Clock()
     store = await SqliteStore.open(settings.database_path)
