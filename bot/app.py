@@ -1,14 +1,20 @@
-"""Composition root: builds the Bot, the services, the poller and its scheduler, and runs long polling."""
+"""Composition root: builds the Bot, the services, the poller and its scheduler, and receives updates
+by long polling, or by webhook when WEBHOOK_URL is set."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
 
 from bot.backends import open_backends
+from bot.commands import register_commands
 from bot.delivery import TelegramNotifier
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
@@ -66,13 +72,20 @@ async def run(settings: Settings, catalog: Catalog) -> None:
     scheduler = build_scheduler(poller, settings)
     web = None
     try:
-        if settings.public_base_url is not None:
+        await register_commands(bot, translator, settings.admin_ids)
+        if settings.public_base_url is not None or settings.webhook_url is not None:
             app = build_web_app(poller=poller, providers=providers, settings=settings, media=backends.media)
+            if settings.webhook_url is not None:
+                await attach_webhook(app, dispatcher, bot, settings)
             web = await start_web_app(app, host=settings.web_host, port=settings.web_port)
-            log.info("web app (callbacks, media links) on %s:%d", settings.web_host, settings.web_port)
+            log.info("web app on %s:%d", settings.web_host, settings.web_port)
         scheduler.start()
-        log.info("starting long polling against %s", settings.telegram_api_url)
-        await dispatcher.start_polling(bot, handle_signals=True)
+        if settings.webhook_url is None:
+            await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook exclude each other
+            log.info("starting long polling against %s", settings.telegram_api_url)
+            await dispatcher.start_polling(bot, handle_signals=True)
+        else:
+            await serve_until_signal(dispatcher, bot)
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=False)
@@ -82,3 +95,37 @@ async def run(settings: Settings, catalog: Catalog) -> None:
         await providers.close()
         await bot.session.close()
         await backends.close()
+
+
+async def attach_webhook(app: web.Application, dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:
+    """Receive updates at WEBHOOK_URL's path; Telegram proves each one with WEBHOOK_SECRET in the
+    X-Telegram-Bot-Api-Secret-Token header (anything else is answered 401 and never handled)."""
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    handler = SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret)
+    handler.register(app, path=settings.webhook_url.path or "/")
+    await bot.set_webhook(
+        str(settings.webhook_url),
+        secret_token=secret,
+        allowed_updates=dispatcher.resolve_used_update_types(),
+        drop_pending_updates=False,
+    )
+
+
+async def serve_until_signal(dispatcher: Dispatcher, bot: Bot) -> None:
+    """Webhook mode: the web app handles updates; wait here for SIGTERM/SIGINT, then shut down.
+
+    The webhook stays set, so updates that arrive meanwhile wait at Telegram for the next start.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await dispatcher.emit_startup(bot=bot)
+    log.info("webhook mode: waiting for updates")
+    try:
+        await stop.wait()
+    finally:
+        await dispatcher.emit_shutdown(bot=bot)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

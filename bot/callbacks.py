@@ -22,3 +22,9 @@ class MenuAction(CallbackData, prefix="m"):
     """A main-menu button under /start: `action` is one of generate, library, buy, balance."""
 
     action: str
+
+
+class ChooseLanguage(CallbackData, prefix="lg"):
+    """A /language button; `code` is checked against the languages we have (data can be forged)."""
+
+    code: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 
-from bot.handlers import payments, progress, start
+from bot.handlers import fallback, language, payments, progress, start
 from bot.i18n import Translator
 from bot.middlewares import UserContext
 from services.generations import GenerationService
@@ -33,5 +33,12 @@ def build_dispatcher(
         poller=poller,
     )
     dispatcher.update.outer_middleware(UserContext())
-    dispatcher.include_routers(start.build_router(), progress.build_router(), payments.build_router())
+    dispatcher.include_routers(
+        fallback.build_cancel_router(),
+        start.build_router(),
+        language.build_router(),
+        payments.build_router(),
+        progress.build_router(),
+        fallback.build_router(),  # last: whatever nobody else handled
+    )
     return dispatcher

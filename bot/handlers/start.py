@@ -1,19 +1,34 @@
-"""/start and /balance: greet the user (registered by the UserContext middleware) and show the balance."""
+"""/start with the main menu, /balance and /help: greet the user (registered by the UserContext
+middleware), show the balance, and point at everything else."""
 
 from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.callbacks import MenuAction
+from bot.handlers import payments
 from bot.i18n import Translator
+from services.settings import Settings
+from storage.interfaces import Store
 from storage.records import User
+
+
+def main_menu(lang: str, translator: Translator) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for action in ("generate", "library", "buy", "balance"):
+        builder.button(text=translator(lang, f"menu-{action}"), callback_data=MenuAction(action=action))
+    builder.adjust(1, 2, 1)
+    return builder.as_markup()
 
 
 async def start(message: Message, user: User, lang: str, translator: Translator) -> None:
     assert message.from_user is not None
     await message.answer(
-        translator(lang, "start-welcome", name=message.from_user.first_name, balance=user.balance)
+        translator(lang, "start-welcome", name=message.from_user.first_name, balance=user.balance),
+        reply_markup=main_menu(lang, translator),
     )
 
 
@@ -21,9 +36,30 @@ async def balance(message: Message, user: User, lang: str, translator: Translato
     await message.answer(translator(lang, "balance", balance=user.balance))
 
 
+async def help_command(message: Message, lang: str, translator: Translator) -> None:
+    await message.answer(translator(lang, "help"))
+
+
+async def menu_balance(query: CallbackQuery, store: Store, lang: str, translator: Translator) -> None:
+    """Read the balance afresh: the `user` injected for this update may predate a payment."""
+    current = await store.get_user(query.from_user.id)
+    await query.answer(translator(lang, "balance", balance=0 if current is None else current.balance))
+
+
+async def menu_buy(query: CallbackQuery, lang: str, translator: Translator, settings: Settings) -> None:
+    if not isinstance(query.message, Message):  # too old for Telegram to hand it to us
+        await query.answer(translator(lang, "stale-button"))
+        return
+    await query.answer()
+    await payments.buy(query.message, lang, translator, settings)
+
+
 def build_router() -> Router:
     """A fresh router per Dispatcher (an aiogram router can be attached to only one parent)."""
     router = Router(name="start")
     router.message.register(start, CommandStart(), F.from_user)
     router.message.register(balance, Command("balance"), F.from_user)
+    router.message.register(help_command, Command("help"), F.from_user)
+    router.callback_query.register(menu_balance, MenuAction.filter(F.action == "balance"))
+    router.callback_query.register(menu_buy, MenuAction.filter(F.action == "buy"))
     return router

@@ -219,6 +219,8 @@ class FakeTelegram:
         #: Bot commands by (scope as canonical JSON, language_code); see `my_commands`.
         self.commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.users: dict[int, dict[str, Any]] = {}
+        #: setWebhook's parameters while a webhook is set (getUpdates then answers 409, as Telegram does).
+        self.webhook: dict[str, Any] | None = None
         self.callback_queries: dict[str, dict[str, Any]] = {}
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.blocked: set[int] = set()
@@ -244,6 +246,7 @@ class FakeTelegram:
             for name, handler in {
                 "getMe": self._get_me,
                 "deleteWebhook": self._delete_webhook,
+                "setWebhook": self._set_webhook,
                 "getUpdates": self._get_updates,
                 "sendMessage": self._send_message,
                 "editMessageText": self._edit_message_text,
@@ -705,10 +708,21 @@ class FakeTelegram:
         return BOT_USER
 
     async def _delete_webhook(self, _call: ApiCall) -> Any:
+        self.webhook = None
+        return True
+
+    async def _set_webhook(self, call: ApiCall) -> Any:
+        """Remember the webhook (Telegram would now POST updates there); only HTTPS URLs, as Telegram."""
+        url = str(call.params.get("url", ""))
+        if url and not url.startswith("https://"):
+            raise ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        self.webhook = dict(call.params) if url else None
         return True
 
     async def _get_updates(self, call: ApiCall) -> Any:
         """Long poll: hold until an update exists or `timeout` passes; a newer poll ends this one (409)."""
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active")
         params = call.params
         offset = int(params.get("offset") or 0)
         limit = min(max(int(params.get("limit") or 100), 1), 100)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
@@ -253,7 +253,7 @@ async def rig(
 
 
 @pytest.fixture
-async def polling(rig: Rig) -> AsyncIterator[None]:
+async def polling(rig: Rig) -> AsyncIterator[Dispatcher]:
     """The real Dispatcher with every router, long-polling the fake Bot API for the test's duration."""
     dispatcher = build_dispatcher(
         store=rig.store,
@@ -265,7 +265,7 @@ async def polling(rig: Rig) -> AsyncIterator[None]:
     )
     task = asyncio.ensure_future(dispatcher.start_polling(rig.bot, handle_signals=False, polling_timeout=1))
     try:
-        yield
+        yield dispatcher
         # Telegram shows a spinner until a callback query is answered: every press must get an answer.
         await rig.telegram.wait_for(lambda t: not t.unanswered())
     finally:

@@ -1,0 +1,47 @@
+"""The last router: what nobody else handled. /cancel leaves any step in progress; an unknown command
+(including an admin command from someone who is not an admin) gets the same plain answer; a stray
+message gets a hint; a button nobody recognises (stale or forged) gets a polite answer, never silence."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+
+from bot.i18n import Translator
+
+
+async def cancel(message: Message, state: FSMContext, lang: str, translator: Translator) -> None:
+    if await state.get_state() is None:
+        await message.answer(translator(lang, "cancel-nothing"))
+        return
+    await state.clear()
+    await message.answer(translator(lang, "cancel-wizard"))
+
+
+async def unknown_command(message: Message, lang: str, translator: Translator) -> None:
+    await message.answer(translator(lang, "unknown-command"))
+
+
+async def stray_message(message: Message, lang: str, translator: Translator) -> None:
+    await message.answer(translator(lang, "stray-message"))
+
+
+async def unknown_button(query: CallbackQuery, lang: str, translator: Translator) -> None:
+    await query.answer(translator(lang, "stale-button"))
+
+
+def build_router() -> Router:
+    router = Router(name="fallback")
+    router.message.register(unknown_command, F.text.startswith("/"), F.from_user)
+    router.message.register(stray_message, F.from_user, ~F.successful_payment, ~F.refunded_payment)
+    router.callback_query.register(unknown_button)
+    return router
+
+
+def build_cancel_router() -> Router:
+    """/cancel goes before every other router, so it works in the middle of any step."""
+    router = Router(name="cancel")
+    router.message.register(cancel, Command("cancel"), F.from_user)
+    return router

@@ -1,0 +1,41 @@
+"""/language: the user picks English, Russian or Chinese; the choice is stored and wins over Telegram's
+language from then on (the poller's later messages use it too)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import ChooseLanguage
+from bot.i18n import LANGUAGES, Translator
+from storage.interfaces import Store
+
+
+async def language_menu(message: Message, lang: str, translator: Translator) -> None:
+    builder = InlineKeyboardBuilder()
+    for code in LANGUAGES:
+        builder.button(text=translator(code, "language-name"), callback_data=ChooseLanguage(code=code))
+    builder.adjust(len(LANGUAGES))
+    await message.answer(translator(lang, "language-choose"), reply_markup=builder.as_markup())
+
+
+async def choose_language(
+    query: CallbackQuery, callback_data: ChooseLanguage, store: Store, lang: str, translator: Translator
+) -> None:
+    if callback_data.code not in LANGUAGES:
+        await query.answer(translator(lang, "stale-button"))
+        return
+    await store.set_user_language(query.from_user.id, callback_data.code)
+    done = translator(callback_data.code, "language-set")
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(done)
+
+
+def build_router() -> Router:
+    router = Router(name="language")
+    router.message.register(language_menu, Command("language"), F.from_user)
+    router.callback_query.register(choose_language, ChooseLanguage.filter())
+    return router
