@@ -102,6 +102,81 @@ async def telegram_errors(what: str) -> AsyncIterator[None]:
         raise DeliveryDeferred(f"{what}: {type(error).__name__}") from None
 
 
+class VideoSender:
+    """Sends a stored video to its chat: uploaded when Telegram takes it, else an expiring link.
+
+    Shared by the poller's delivery and /library, which resends a video whose file_id is unknown.
+    """
+
+    def __init__(self, *, bot: Bot, media: MediaStore, translator: Translator, settings: Settings) -> None:
+        self._bot = bot
+        self._media = media
+        self._t = translator
+        self._settings = settings
+
+    def caption(self, generation: Generation, *, lang: str, model: str) -> str:
+        return fit_caption(
+            generation.prompt, lambda prompt: self._t(lang, "video-caption", model=model, prompt=prompt)
+        )
+
+    async def send(
+        self,
+        generation: Generation,
+        video: StoredVideo,
+        *,
+        lang: str,
+        model: str,
+        reply_markup: InlineKeyboardMarkup | None = None,
+    ) -> str | None:
+        """The uploaded video's file_id, or None when a link was sent instead."""
+        if video.size <= self._settings.upload_limit_bytes:
+            try:
+                return await self._upload(generation, video, lang, model, reply_markup)
+            except TelegramEntityTooLarge:
+                log.warning("Telegram refused %d bytes as too large; sending a link", video.size)
+        await self._send_link(generation, video, lang, reply_markup)
+        return None
+
+    async def _upload(
+        self,
+        generation: Generation,
+        video: StoredVideo,
+        lang: str,
+        model: str,
+        reply_markup: InlineKeyboardMarkup | None,
+    ) -> str | None:
+        message: Message = await self._bot.send_video(
+            generation.chat_id,
+            MediaInputFile(lambda: self._media.read(video.path), filename=f"{generation.id}.mp4"),
+            duration=round(video.duration) if video.duration else None,
+            width=video.width,
+            height=video.height,
+            caption=self.caption(generation, lang=lang, model=model),
+            supports_streaming=True,
+            reply_markup=reply_markup,
+            request_timeout=UPLOAD_TIMEOUT_SECONDS,
+        )
+        return message.video.file_id if message.video is not None else None
+
+    async def _send_link(
+        self,
+        generation: Generation,
+        video: StoredVideo,
+        lang: str,
+        reply_markup: InlineKeyboardMarkup | None,
+    ) -> None:
+        size_mb = f"{video.size / (1024 * 1024):.0f}"
+        ttl = self._settings.media_link_ttl_seconds
+        try:
+            url = await self._media.link(video.path, expires_in=ttl)
+        except StorageError as error:
+            log.warning("cannot link generation %s: %s", generation.id, error)
+            text = self._t(lang, "video-no-link", size_mb=size_mb, id=generation.id)
+        else:
+            text = self._t(lang, "video-link", size_mb=size_mb, hours=max(1, ttl // 3600), url=url)
+        await self._bot.send_message(generation.chat_id, text, reply_markup=reply_markup)
+
+
 class TelegramNotifier(Notifier):
     def __init__(
         self,
@@ -115,10 +190,10 @@ class TelegramNotifier(Notifier):
     ) -> None:
         self._bot = bot
         self._store = store
-        self._media = media
         self._catalog = catalog
         self._t = translator
         self._settings = settings
+        self._sender = VideoSender(bot=bot, media=media, translator=translator, settings=settings)
 
     async def _language(self, user_id: int) -> str:
         user = await self._store.get_user(user_id)
@@ -165,47 +240,12 @@ class TelegramNotifier(Notifier):
 
     async def deliver(self, generation: Generation, video: StoredVideo) -> str | None:
         lang = await self._language(generation.user_id)
-        file_id: str | None = None
         async with telegram_errors("delivery"):
-            if video.size <= self._settings.upload_limit_bytes:
-                try:
-                    file_id = await self._upload(generation, video, lang)
-                except TelegramEntityTooLarge:
-                    log.warning("Telegram refused %d bytes as too large; sending a link", video.size)
-                    await self._send_link(generation, video, lang)
-            else:
-                await self._send_link(generation, video, lang)
+            file_id = await self._sender.send(
+                generation, video, lang=lang, model=self._model_name(generation.model)
+            )
         await self._clear_status(generation)
         return file_id
-
-    async def _upload(self, generation: Generation, video: StoredVideo, lang: str) -> str | None:
-        model = self._model_name(generation.model)
-        caption = fit_caption(
-            generation.prompt, lambda prompt: self._t(lang, "video-caption", model=model, prompt=prompt)
-        )
-        message: Message = await self._bot.send_video(
-            generation.chat_id,
-            MediaInputFile(lambda: self._media.read(video.path), filename=f"{generation.id}.mp4"),
-            duration=round(video.duration) if video.duration else None,
-            width=video.width,
-            height=video.height,
-            caption=caption,
-            supports_streaming=True,
-            request_timeout=UPLOAD_TIMEOUT_SECONDS,
-        )
-        return message.video.file_id if message.video is not None else None
-
-    async def _send_link(self, generation: Generation, video: StoredVideo, lang: str) -> None:
-        size_mb = f"{video.size / (1024 * 1024):.0f}"
-        ttl = self._settings.media_link_ttl_seconds
-        try:
-            url = await self._media.link(video.path, expires_in=ttl)
-        except StorageError as error:
-            log.warning("cannot link generation %s: %s", generation.id, error)
-            text = self._t(lang, "video-no-link", size_mb=size_mb, id=generation.id)
-        else:
-            text = self._t(lang, "video-link", size_mb=size_mb, hours=max(1, ttl // 3600), url=url)
-        await self._bot.send_message(generation.chat_id, text)
 
     async def _clear_status(self, generation: Generation) -> None:
         """Remove the progress message once the result is in the chat (best effort)."""

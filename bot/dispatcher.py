@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 
-from bot.handlers import fallback, language, payments, progress, start
+from bot.handlers import admin, fallback, language, library, payments, progress, refunds, start, wizard
 from bot.i18n import Translator
-from bot.middlewares import UserContext
+from bot.middlewares import SkipRepeatedUpdates, UserContext
 from services.generations import GenerationService
 from services.poller import Poller
 from services.settings import Settings
@@ -32,13 +32,18 @@ def build_dispatcher(
         generations=generations,
         poller=poller,
     )
+    dispatcher.update.outer_middleware(SkipRepeatedUpdates())
     dispatcher.update.outer_middleware(UserContext())
     dispatcher.include_routers(
         fallback.build_cancel_router(),
+        admin.build_router(),
+        library.build_router(),
+        refunds.build_router(),
         start.build_router(),
         language.build_router(),
         payments.build_router(),
         progress.build_router(),
+        wizard.build_router(),
         fallback.build_router(),  # last: whatever nobody else handled
     )
     return dispatcher

@@ -6,6 +6,8 @@ writes again after blocking the bot is unblocked, so the poller delivers to them
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +17,8 @@ from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator
 from storage.interfaces import Store
+
+log = logging.getLogger(__name__)
 
 
 class UserContext(BaseMiddleware):
@@ -36,4 +40,35 @@ class UserContext(BaseMiddleware):
             await store.set_user_blocked(user.id, False)
         data["user"] = user
         data["lang"] = user.language or translator.default
+        return await handler(event, data)
+
+
+class SkipRepeatedUpdates(BaseMiddleware):
+    """Drop an update whose `update_id` was handled moments ago.
+
+    Telegram re-sends a webhook update when the answer is slow or lost, and a restarted poller can see
+    the last batch again. Money handlers are idempotent anyway (charge ids, request keys); this keeps
+    the chat from getting the same reply twice. Memory is bounded: only the latest ids are kept.
+    """
+
+    def __init__(self, remember: int = 10_000) -> None:
+        self._order: deque[int] = deque(maxlen=remember)
+        self._seen: set[int] = set()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        update_id = getattr(event, "update_id", None)
+        if update_id is None:
+            return await handler(event, data)
+        if update_id in self._seen:
+            log.info("update %s seen before; skipped", update_id)
+            return None
+        if len(self._order) == self._order.maxlen:
+            self._seen.discard(self._order[0])
+        self._order.append(update_id)
+        self._seen.add(update_id)
         return await handler(event, data)

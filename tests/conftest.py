@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +20,12 @@ from tests.fakes.sleeps import Sleeps
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
-#: Backends every contract test runs against; the Supabase backend joins this list when it exists.
-BACKENDS = ["sqlite"]
+pytest_plugins = ["tests.fakes.supabase_backend"]
+
+#: Backends every contract test runs against: SQLite, supabase-py through the protocol double onto a real
+#: PostgreSQL, and a real Supabase project when SUPABASE_TEST_* are set (tests/fakes/supabase_backend.py).
+_LIVE = all(os.environ.get(f"SUPABASE_TEST_{name}") for name in ("URL", "SERVICE_ROLE_KEY", "DB_URL"))
+BACKENDS = ["sqlite", "supabase", *(["supabase-live"] if _LIVE else [])]
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +68,14 @@ async def open_backend(name: str, root: Path) -> BackendUnderTest:
     if name == "sqlite":
         store = await SqliteStore.open(root / "bot.sqlite3")
         media = LocalMediaStore(root / "media", public_base_url="https://bot.example", link_secret=b"k" * 32)
+        return BackendUnderTest(name, store, media)
+    from tests.fakes import supabase_backend  # the plugin of pytest_plugins above
+
+    if name == "supabase":
+        store, media, _ = await supabase_backend.open_double_backend(root)
+        return BackendUnderTest(name, store, media)
+    if name == "supabase-live":
+        store, media = await supabase_backend.open_live_backend(root)
         return BackendUnderTest(name, store, media)
     raise ValueError(name)
 

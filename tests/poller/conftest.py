@@ -31,12 +31,11 @@ from services.providers.registry import Providers
 from services.settings import Settings
 from services.video_request import VideoRequest
 from storage.interfaces import MediaStore, Store
-from storage.local_media import LocalMediaStore
 from storage.records import ACTIVE_STATUSES, Generation, GenerationCreated, LedgerKind, NewLedgerEntry
-from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
 from tests.fakes.providers.openai_videos import FakeOpenAIVideos
 from tests.fakes.sleeps import Sleeps
+from tests.fakes.supabase_backend import open_rig_backend
 from tests.fakes.telegram import FakeTelegram
 
 CATALOG = Path(__file__).with_name("catalog.toml")
@@ -173,7 +172,7 @@ def rig_settings() -> dict[str, Any]:
 
 @pytest.fixture
 async def rig(
-    make_settings: Callable[..., Settings], tmp_path: Path, rig_settings: dict[str, Any]
+    make_settings: Callable[..., Settings], tmp_path: Path, rig_settings: dict[str, Any], rig_backend: str
 ) -> AsyncIterator[Rig]:
     telegram = FakeTelegram(TOKEN, **rig_settings.pop("telegram", {}))
     openai = FakeOpenAIVideos("sk-openai-test-key-000000")
@@ -198,10 +197,7 @@ async def rig(
         },
     )
     clock = Clock()
-    store = await SqliteStore.open(settings.database_path)
-    media = LocalMediaStore(
-        settings.media_dir, public_base_url="https://bot.example", link_secret=settings.media_link_key()
-    )
+    store, media = await open_rig_backend(rig_backend, settings)  # sqlite and supabase (tests/fakes)
     catalog = load_catalog(CATALOG)
     provider_sleeps, telegram_sleeps = Sleeps(), Sleeps()
     providers = Providers(settings, factory=adapter_factory(settings, provider_sleeps))
@@ -247,6 +243,7 @@ async def rig(
             await p.stop(grace_seconds=0)
         await providers.close()
         await bot.session.close()
+        await media.close()
         await store.close()
         for server in (telegram, openai, laozhang):
             await server.close()

@@ -10,3 +10,11 @@ payment-unknown = We received your payment but could not match it to an offer. P
 paysupport = 💬 Payment support
     Credits are added as soon as Telegram confirms a payment. If a generation fails, its credits return to your balance automatically.
     For a refund of Stars or any payment problem, message the bot owner with your payment code (from the payment receipt in this chat) and a short description. We answer within 2 business days. Telegram support cannot help with purchases made in this bot.
+invoice-generation-title = One video: { $credits } credits
+invoice-generation-description = One video with { $model }: { $credits } credits, paid with { $stars } Telegram Stars. It starts as soon as the payment arrives.
+payment-order-expired = This order has expired or changed. Please open /generate and try again; you were not charged.
+payment-generation-started = ✅ Payment received: { $credits } credits, and your video is ordered. Your balance: { $balance } credits. I'll send the video here as soon as it is ready.
+payment-generation-kept = ✅ Payment received: { $credits } credits added. The order itself had expired, so nothing was started; the credits stay on your balance ({ $balance } credits). Send /generate to use them.
+payment-generation-not-started = ✅ Payment received: { $credits } credits added, but the video could not be ordered:
+    { $reason }
+    The credits stay on your balance ({ $balance } credits). Send /generate to try again.

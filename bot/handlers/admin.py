@@ -1,0 +1,285 @@
+"""Admin commands: /topup, /deduct, /user, /refund, /stats, for the ids in ADMIN_IDS only.
+
+For anyone else these handlers simply do not match, so the command falls through to the fallback
+router and gets the same "unknown command" answer as any other unknown command.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.filters import Command, CommandObject, Filter
+from aiogram.types import Message
+
+from bot.handlers.refunds import record_refund
+from bot.i18n import Translator
+from services.generations import GenerationService
+from services.settings import Settings
+from services.stats import by_model, by_status, provider_cost
+from services.wallet import Wallet
+from storage.interfaces import Store
+from storage.records import AlreadyApplied, Applied, Generation, Payment, Stats, User
+
+TEXT_LIMIT = 4096
+REASON_LIMIT = 200
+MAX_ADJUSTMENT = 10_000_000
+RECENT = 10
+MODELS_SHOWN = 15
+
+
+class IsAdmin(Filter):
+    """Reads ADMIN_IDS from the injected settings on every update, so a settings change applies at once."""
+
+    async def __call__(self, message: Message, settings: Settings) -> bool:
+        return message.from_user is not None and message.from_user.id in settings.admin_ids
+
+
+async def find_user(store: Store, ref: str) -> User | None:
+    """A user by numeric id or @username."""
+    if ref.startswith("@") and len(ref) > 1:
+        return await store.find_user_by_username(ref[1:])
+    if ref.isdigit():
+        return await store.get_user(int(ref))
+    return None
+
+
+def label(user: User) -> str:
+    return f"@{user.username} ({user.id})" if user.username else str(user.id)
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+# ------------------------------------------------------------------ balance changes
+
+
+async def adjust(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    store: Store,
+    wallet: Wallet,
+    lang: str,
+    translator: Translator,
+) -> None:
+    """One ledger entry keyed on the command message, so a redelivered update is applied once."""
+    assert message.from_user is not None
+    kind = command.command  # topup or deduct
+    sign = 1 if kind == "topup" else -1
+    parts = (command.args or "").split(maxsplit=2)
+    if len(parts) < 2 or not parts[1].isdigit() or not 0 < int(parts[1]) <= MAX_ADJUSTMENT:
+        await message.answer(translator(lang, f"admin-{kind}-usage", max=MAX_ADJUSTMENT))
+        return
+    user = await find_user(store, parts[0])
+    if user is None:
+        await message.answer(translator(lang, "admin-user-not-found", ref=parts[0]))
+        return
+    amount = int(parts[1])
+    reason = parts[2][:REASON_LIMIT] if len(parts) > 2 else None
+    outcome = await wallet.admin_adjust(
+        admin_id=message.from_user.id,
+        operation_id=f"{message.chat.id}:{message.message_id}",
+        user_id=user.id,
+        delta=sign * amount,
+        reason=reason,
+    )
+    if isinstance(outcome, AlreadyApplied):
+        await message.answer(translator(lang, "admin-already-applied", balance=outcome.balance))
+        return
+    if not isinstance(outcome, Applied):
+        await message.answer(
+            translator(
+                lang, "admin-deduct-too-much", user=label(user), amount=amount, balance=outcome.balance
+            )
+        )
+        return
+    await message.answer(
+        translator(lang, f"admin-{kind}-done", user=label(user), amount=amount, balance=outcome.balance)
+    )
+    notice = translator(user.language, f"admin-notify-{kind}", amount=amount, balance=outcome.balance)
+    if reason:
+        notice += "\n" + translator(user.language, "admin-notify-reason", reason=reason)
+    try:
+        await bot.send_message(user.id, notice)
+    except (TelegramForbiddenError, TelegramBadRequest):
+        await message.answer(translator(lang, "admin-notify-failed", user=label(user)))
+
+
+# ------------------------------------------------------------------ /user
+
+
+async def show_user(
+    message: Message,
+    command: CommandObject,
+    store: Store,
+    generations: GenerationService,
+    lang: str,
+    translator: Translator,
+) -> None:
+    ref = (command.args or "").strip()
+    user = await find_user(store, ref) if ref else None
+    if user is None:
+        key = "admin-user-not-found" if ref else "admin-user-usage"
+        await message.answer(translator(lang, key, ref=ref))
+        return
+    recent = await store.list_user_generations(user.id, limit=RECENT)
+    payments = await store.list_payments(user.id, limit=RECENT)
+    lines = [
+        translator(
+            lang,
+            "admin-user-header",
+            user=label(user),
+            locale=user.language or "—",
+            blocked="yes" if user.blocked else "no",
+            since=when(user.created_at),
+            balance=user.balance,
+        ),
+        "",
+        translator(lang, "admin-user-generations" if recent else "admin-user-no-generations"),
+        *(generation_line(g, lang, translator, generations) for g in recent),
+        "",
+        translator(lang, "admin-user-payments" if payments else "admin-user-no-payments"),
+        *(payment_line(p, lang, translator) for p in payments),
+    ]
+    await message.answer("\n".join(lines)[:TEXT_LIMIT])
+
+
+def generation_line(g: Generation, lang: str, translator: Translator, generations: GenerationService) -> str:
+    offer = generations.offer(g.model)
+    return translator(
+        lang,
+        "admin-user-generation",
+        date=when(g.created_at),
+        model=offer.model.name if offer is not None else g.model,
+        status=translator(lang, "library-status", status=g.status.value),
+        cost=g.cost,
+        id=g.id,
+    )
+
+
+def payment_line(p: Payment, lang: str, translator: Translator) -> str:
+    return translator(
+        lang,
+        "admin-user-payment",
+        date=when(p.created_at),
+        stars=p.stars,
+        credits=p.credits,
+        refunded="yes" if p.refunded else "no",
+        charge=p.charge_id,
+    )
+
+
+# ------------------------------------------------------------------ /refund
+
+
+async def refund(
+    message: Message, command: CommandObject, bot: Bot, store: Store, lang: str, translator: Translator
+) -> None:
+    """refundStarPayment, then our books; a charge we have no record of needs the payer's id."""
+    parts = (command.args or "").split()
+    if not 1 <= len(parts) <= 2:
+        await message.answer(translator(lang, "admin-refund-usage"))
+        return
+    charge = parts[0]
+    payment = await store.get_payment(charge)
+    payer = payment.user_id if payment is not None else None
+    if payer is None and len(parts) == 2 and parts[1].isdigit():
+        payer = int(parts[1])
+    if payer is None:
+        await message.answer(translator(lang, "admin-refund-unknown", charge=charge))
+        return
+    try:
+        await bot.refund_star_payment(user_id=payer, telegram_payment_charge_id=charge)
+    except TelegramBadRequest as error:
+        if "CHARGE_ALREADY_REFUNDED" in error.message:
+            await record_refund(charge, store=store, bot=bot, translator=translator)  # keep our books in step
+            await message.answer(translator(lang, "admin-refund-already", charge=charge))
+        elif "CHARGE_NOT_FOUND" in error.message:
+            await message.answer(translator(lang, "admin-refund-not-found", charge=charge))
+        else:
+            await message.answer(translator(lang, "admin-refund-failed", charge=charge, error=error.message))
+        return
+    outcome = await record_refund(charge, store=store, bot=bot, translator=translator)
+    if outcome is None:
+        await message.answer(translator(lang, "admin-refund-done-untracked", charge=charge, user=str(payer)))
+        return
+    await message.answer(
+        translator(
+            lang,
+            "admin-refund-done",
+            charge=charge,
+            stars=outcome.payment.stars,
+            debited=outcome.debited,
+            credits=outcome.payment.credits,
+            balance=outcome.balance,
+        )
+    )
+
+
+# ------------------------------------------------------------------ /stats
+
+
+async def stats(
+    message: Message, store: Store, generations: GenerationService, lang: str, translator: Translator
+) -> None:
+    now = datetime.now(UTC)
+    periods = (("admin-stats-day", timedelta(hours=24)), ("admin-stats-month", timedelta(days=30)))
+    blocks = [
+        render_stats(await store.stats(since=now - span), title, lang, translator, generations)
+        for title, span in periods
+    ]
+    await message.answer("\n\n".join(blocks)[:TEXT_LIMIT])
+
+
+def render_stats(
+    figures: Stats, title: str, lang: str, translator: Translator, generations: GenerationService
+) -> str:
+    statuses = by_status(figures.generations)
+    models = by_model(figures.generations)
+    cost = provider_cost(figures.generations, {key: o.model for key, o in generations.offers.items()})
+    status_text = ", ".join(
+        f"{translator(lang, 'library-status', status=status.value)}: {count}"
+        for status, count in statuses.items()
+    )
+    lines = [
+        translator(lang, title),
+        translator(
+            lang, "admin-stats-generations", total=sum(statuses.values()), statuses=status_text or "—"
+        ),
+    ]
+    for key, total in list(models.items())[:MODELS_SHOWN]:
+        offer = generations.offer(key)
+        name = offer.model.name if offer is not None else key
+        lines.append(
+            translator(lang, "admin-stats-model", model=name, count=total.count, credits=total.credits)
+        )
+    if len(models) > MODELS_SHOWN:
+        lines.append(translator(lang, "admin-stats-more-models", count=len(models) - MODELS_SHOWN))
+    paid = figures.payments
+    lines += [
+        translator(
+            lang,
+            "admin-stats-revenue",
+            stars=paid.stars,
+            payments=paid.payments,
+            refunded_stars=paid.refunded_stars,
+            refunded=paid.refunded,
+            net=paid.stars - paid.refunded_stars,
+        ),
+        translator(lang, "admin-stats-cost", usd=f"{cost.usd:.2f}", unpriced=cost.unpriced),
+        translator(lang, "admin-stats-users", count=figures.new_users),
+    ]
+    return "\n".join(lines)
+
+
+def build_router() -> Router:
+    router = Router(name="admin")
+    router.message.filter(F.from_user, IsAdmin())
+    router.message.register(adjust, Command("topup", "deduct"))
+    router.message.register(show_user, Command("user"))
+    router.message.register(refund, Command("refund"))
+    router.message.register(stats, Command("stats"))
+    return router

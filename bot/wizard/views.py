@@ -1,0 +1,237 @@
+"""The wizard's screens: the text and buttons of each step for a draft, in the user's language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.i18n import Translator
+from bot.wizard.callbacks import WizardGo, WizardPick
+from bot.wizard.draft import (
+    SETTING_FIELDS,
+    Draft,
+    Step,
+    before,
+    changeable,
+    encode_value,
+    setting_options,
+    step_done,
+    wizard_modes,
+)
+from services.catalog import VideoModel
+from services.generations import GenerationService
+from services.pricing import cheapest, stars_for
+from services.settings import Settings
+from services.validation import Problem
+
+#: The prompt excerpt on the summary: Fluent turns a placeable over 2,500 characters into "{???}".
+PROMPT_EXCERPT = 300
+#: Buttons per row for a setting's values.
+ROW_WIDTH = 4
+#: Telegram Stars invoices take 1 to 10,000 Stars.
+MAX_INVOICE_STARS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What every screen needs: the user's language, the catalog's offers and the settings."""
+
+    lang: str
+    translator: Translator
+    generations: GenerationService
+    settings: Settings
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.translator(self.lang, key, **params)
+
+    def problems(self, problems: list[Problem]) -> str:
+        return "\n".join(self.t(p.key, **p.params) for p in problems)
+
+    def model(self, draft: Draft) -> VideoModel | None:
+        offer = self.generations.offer(draft.model_key or "")
+        return None if offer is None else offer.model
+
+    def stars(self, credits: int) -> int:
+        return stars_for(credits, self.settings.stars_per_credit)
+
+
+def excerpt(text: str, limit: int = PROMPT_EXCERPT) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def render(
+    view: View, draft: Draft, step: Step, notice: str | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The screen of `step`, with `notice` (an error or a hint) on top."""
+    model = view.model(draft)
+    keyboard = InlineKeyboardBuilder()
+    if model is None or step == "model":
+        text = _models(view, draft, keyboard)
+    else:
+        text = _SCREENS[step](view, draft, model, keyboard)
+    _navigation(view, draft, model, step, keyboard)
+    if notice:
+        text = f"⚠️ {notice}\n\n{text}"
+    return text, keyboard.as_markup()
+
+
+def _pick(draft: Draft, field: str, value: str) -> str:
+    return WizardPick(draft=draft.tag, field=field, value=value).pack()
+
+
+def _go(draft: Draft, to: str) -> str:
+    return WizardGo(draft=draft.tag, to=to).pack()
+
+
+def _mark(label: str, selected: bool) -> str:
+    return f"✅ {label}" if selected else label
+
+
+def _models(view: View, draft: Draft, keyboard: InlineKeyboardBuilder) -> str:
+    for key, offer in view.generations.offers.items():
+        if not wizard_modes(offer.model):
+            continue
+        label = view.t("wizard-model-button", model=offer.model.name, price=cheapest(offer.model))
+        keyboard.row(
+            InlineKeyboardButton(
+                text=_mark(label, key == draft.model_key), callback_data=_pick(draft, "model", key)
+            )
+        )
+    return view.t("wizard-choose-model")
+
+
+def _modes(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    for mode in wizard_modes(model):
+        label = _mark(view.t(f"wizard-mode-{mode}"), mode == draft.mode)
+        keyboard.row(InlineKeyboardButton(text=label, callback_data=_pick(draft, "mode", mode)))
+    return view.t("wizard-choose-mode", model=model.name)
+
+
+def _setting_label(view: View, setting: str, value: Any) -> str:
+    if setting == "duration":
+        return view.t("wizard-seconds", seconds=value)
+    if setting == "audio":
+        return view.t("wizard-audio-on" if value else "wizard-audio-off")
+    return str(value)
+
+
+def _settings(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    request = draft.request()
+    assert request is not None
+    current = request.with_defaults(model).choices()
+    for setting, options in setting_options(model).items():
+        if len(options) < 2:
+            continue
+        buttons = [
+            InlineKeyboardButton(
+                text=_mark(_setting_label(view, setting, option), option == current[SETTING_FIELDS[setting]]),
+                callback_data=_pick(draft, setting, encode_value(option)),
+            )
+            for option in options
+        ]
+        for start in range(0, len(buttons), ROW_WIDTH):
+            keyboard.row(*buttons[start : start + ROW_WIDTH])
+    keyboard.row(InlineKeyboardButton(text=view.t("wizard-next"), callback_data=_go(draft, "next")))
+    return view.t("wizard-choose-settings", model=model.name, mode=view.t(f"wizard-mode-{draft.mode}"))
+
+
+def _image(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder, step: Step) -> str:
+    max_mb = f"{view.settings.max_image_mb:g}"
+    count = len(draft.values.get("reference_images") or ())
+    if step_done(draft, model, step):
+        keep = "wizard-refs-done" if step == "refs" else "wizard-keep-image"
+        keyboard.row(InlineKeyboardButton(text=view.t(keep), callback_data=_go(draft, "next")))
+    if step == "refs":
+        return view.t("wizard-send-refs", max=model.max_reference_images, count=count, max_mb=max_mb)
+    return view.t(f"wizard-send-{step}", max_mb=max_mb)
+
+
+def _first(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    return _image(view, draft, model, keyboard, "first")
+
+
+def _last(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    return _image(view, draft, model, keyboard, "last")
+
+
+def _refs(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    return _image(view, draft, model, keyboard, "refs")
+
+
+def _prompt(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    text = view.t("wizard-enter-prompt", max=model.prompt_max)
+    if step_done(draft, model, "prompt"):
+        keyboard.row(
+            InlineKeyboardButton(text=view.t("wizard-keep-prompt"), callback_data=_go(draft, "next"))
+        )
+        text += "\n\n" + view.t("wizard-current-prompt", prompt=excerpt(draft.prompt))
+    return text
+
+
+def _summary(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    request = draft.request()
+    assert request is not None
+    full = request.with_defaults(model)
+    images = int(full.first_frame is not None) + int(full.last_frame is not None) + len(full.reference_images)
+    lines = [
+        view.t("wizard-summary-title"),
+        view.t("wizard-summary-model", model=model.name, mode=view.t(f"wizard-mode-{full.mode}")),
+        view.t(
+            "wizard-summary-settings",
+            duration=view.t("wizard-seconds", seconds=full.duration),
+            aspect=full.aspect_ratio or "",
+            resolution=full.resolution or "",
+            audio=view.t("wizard-audio-on" if full.audio else "wizard-audio-off"),
+        ),
+    ]
+    if images:
+        lines.append(view.t("wizard-summary-images", count=images))
+    lines.append(view.t("wizard-summary-prompt", prompt=excerpt(full.prompt)))
+    problems = view.generations.check(request)
+    price = view.generations.price(request)
+    if problems or price is None:
+        lines += ["", view.problems(problems)]
+    else:
+        lines += ["", view.t("wizard-summary-price", price=price)]
+        pay = view.t("wizard-pay-credits", price=price)
+        keyboard.row(InlineKeyboardButton(text=pay, callback_data=_go(draft, "pay")))
+        stars = view.stars(price)
+        if stars <= MAX_INVOICE_STARS:
+            label = view.t("wizard-pay-stars", stars=stars)
+            keyboard.row(InlineKeyboardButton(text=label, callback_data=_go(draft, "stars")))
+    keyboard.row(InlineKeyboardButton(text=view.t("wizard-change"), callback_data=_go(draft, "change")))
+    return "\n".join(lines)
+
+
+def _change(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+    for step in changeable(draft, model):
+        label = view.t(f"wizard-change-{step}")
+        keyboard.row(InlineKeyboardButton(text=label, callback_data=_go(draft, step)))
+    return view.t("wizard-change-what")
+
+
+_SCREENS = {
+    "mode": _modes,
+    "settings": _settings,
+    "first": _first,
+    "last": _last,
+    "refs": _refs,
+    "prompt": _prompt,
+    "summary": _summary,
+    "change": _change,
+}
+
+
+def _navigation(
+    view: View, draft: Draft, model: VideoModel | None, step: Step, keyboard: InlineKeyboardBuilder
+) -> None:
+    """Back (where there is somewhere to go back to) and cancel, under every step."""
+    buttons = []
+    if before(draft, model, step) is not None:
+        buttons.append(InlineKeyboardButton(text=view.t("wizard-back"), callback_data=_go(draft, "back")))
+    buttons.append(InlineKeyboardButton(text=view.t("wizard-cancel"), callback_data=_go(draft, "cancel")))
+    keyboard.row(*buttons)

@@ -1,0 +1,706 @@
+"""The production backend: Postgres functions on Supabase through supabase-py, videos in a Storage bucket.
+
+Every store operation is one RPC call to a function of `migrations/supabase/`, so every write is one
+transaction on the server and several bot replicas can share the database (ARCHITECTURE §5). The
+client runs on our own `httpx.AsyncClient` (supabase-py's async client never closes its own, and its
+defaults are too short for videos), closed by `close()`. The service_role key is a secret: it is only
+ever sent as a header, never logged or put in an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import ssl
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiofiles
+import httpx
+from postgrest.exceptions import APIError
+from storage3.exceptions import StorageApiError
+from supabase import AsyncClient, AsyncClientOptions, acreate_client
+
+from storage.errors import MediaTooLargeError, StorageError, UnknownUserError, UnsafeMediaPathError
+from storage.interfaces import MUTABLE_GENERATION_FIELDS, MediaStore, Store
+from storage.records import (
+    ACTIVE_STATUSES,
+    REFUNDED_STATUSES,
+    AlreadyApplied,
+    Applied,
+    CreateOutcome,
+    Generation,
+    GenerationAudit,
+    GenerationCreated,
+    GenerationStats,
+    GenerationStatus,
+    InsufficientFunds,
+    LedgerEntry,
+    LedgerKind,
+    LedgerOutcome,
+    NewGeneration,
+    NewLedgerEntry,
+    NewPayment,
+    NotRefundable,
+    Payment,
+    PaymentAudit,
+    PaymentRefunded,
+    PaymentStats,
+    Refunded,
+    RefundOutcome,
+    Stats,
+    User,
+    WalletAudit,
+)
+
+#: RPC calls are short; a stuck connection should fail a poll tick, not hang it.
+RPC_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: Uploads and downloads of videos up to a few GB: generous read/write, bounded connect.
+MEDIA_TIMEOUT = httpx.Timeout(600.0, connect=10.0, pool=30.0)
+
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
+_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at", "media_expired_at"})
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; pass an aware one")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
+
+
+def _user(row: Mapping[str, Any]) -> User:
+    return User(
+        id=int(row["id"]),
+        username=row["username"],
+        language=row["language"],
+        balance=int(row["balance"]),
+        blocked=bool(row["blocked"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def _entry(row: Mapping[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        id=int(row["id"]),
+        user_id=int(row["user_id"]),
+        delta=int(row["delta"]),
+        kind=LedgerKind(row["kind"]),
+        idempotency_key=row["idempotency_key"],
+        generation_id=row["generation_id"],
+        payment_charge_id=row["payment_charge_id"],
+        admin_id=row["admin_id"],
+        reason=row["reason"],
+        balance_after=int(row["balance_after"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def _payment(row: Mapping[str, Any]) -> Payment:
+    return Payment(
+        charge_id=row["telegram_payment_charge_id"],
+        user_id=int(row["user_id"]),
+        stars=int(row["stars"]),
+        credits=int(row["credits"]),
+        payload=row["payload"],
+        refunded=bool(row["refunded"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+    )
+
+
+def _generation(row: Mapping[str, Any]) -> Generation:
+    return Generation(
+        id=row["id"],
+        user_id=int(row["user_id"]),
+        chat_id=int(row["chat_id"]),
+        model=row["model"],
+        mode=row["mode"],
+        prompt=row["prompt"],
+        request=row["request"],
+        cost=int(row["cost"]),
+        status=GenerationStatus(row["status"]),
+        request_key=row["request_key"],
+        route_provider=row["route_provider"],
+        route_model_id=row["route_model_id"],
+        provider_task_id=row["provider_task_id"],
+        progress=row["progress"],
+        result_path=row["result_path"],
+        file_id=row["file_id"],
+        error_code=row["error_code"],
+        error_message=row["error_message"],
+        attempts=int(row["attempts"]),
+        created_at=datetime.fromisoformat(row["created_at"]).astimezone(UTC),
+        updated_at=datetime.fromisoformat(row["updated_at"]).astimezone(UTC),
+        deadline_at=datetime.fromisoformat(row["deadline_at"]).astimezone(UTC),
+        next_poll_at=_dt(row["next_poll_at"]),
+        lease_owner=row["lease_owner"],
+        lease_until=_dt(row["lease_until"]),
+        finished_at=_dt(row["finished_at"]),
+        delivered_at=_dt(row["delivered_at"]),
+        provider_result=row["provider_result"],
+        result_meta=row["result_meta"],
+        status_message_id=row["status_message_id"],
+        media_expired_at=_dt(row["media_expired_at"]),
+        hidden_at=_dt(row.get("hidden_at")),
+    )
+
+
+def _maybe_generation(row: Mapping[str, Any] | None) -> Generation | None:
+    return None if row is None else _generation(row)
+
+
+def _fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Field changes as JSON for the functions (which check the names again)."""
+    fields = fields or {}
+    unknown = set(fields) - MUTABLE_GENERATION_FIELDS
+    if unknown:
+        raise ValueError(f"not a mutable generation field: {sorted(unknown)}")
+    return {
+        name: _ts(value) if value is not None and name in _TIME_FIELDS else value
+        for name, value in fields.items()
+    }
+
+
+def _statuses(statuses: frozenset[GenerationStatus]) -> list[str]:
+    return sorted(s.value for s in statuses)
+
+
+def _ledger_outcome(data: Mapping[str, Any]) -> LedgerOutcome:
+    outcome = data["outcome"]
+    if outcome == "applied":
+        return Applied(_entry(data["entry"]), int(data["balance"]))
+    if outcome == "already":
+        return AlreadyApplied(_entry(data["entry"]), int(data["balance"]))
+    return InsufficientFunds(balance=int(data["balance"]), required=int(data["required"]))
+
+
+def _http_client(timeout: httpx.Timeout, verify: ssl.SSLContext | bool) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=timeout, http2=True, verify=verify)
+
+
+async def _client(url: str, key: str, http: httpx.AsyncClient) -> AsyncClient:
+    return await acreate_client(url, key, options=AsyncClientOptions(httpx_client=http))
+
+
+class SupabaseStore(Store):
+    """`Store` on the project's Postgres functions; each method is exactly one RPC."""
+
+    def __init__(self, client: AsyncClient, http: httpx.AsyncClient) -> None:
+        self._client = client
+        self._http = http
+
+    @classmethod
+    async def open(
+        cls, url: str, service_role_key: str, *, verify: ssl.SSLContext | bool = True
+    ) -> SupabaseStore:
+        http = _http_client(RPC_TIMEOUT, verify)
+        try:
+            return cls(await _client(url, service_role_key, http), http)
+        except BaseException:
+            await http.aclose()
+            raise
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _rpc(self, function: str, params: Mapping[str, Any]) -> Any:
+        try:
+            response = await self._client.rpc(function, dict(params)).execute()
+        except APIError as error:
+            if error.code == "P0001" and error.message == "unknown_user":
+                raise UnknownUserError(int(error.details or 0)) from None
+            if error.code == "22023":
+                raise ValueError(error.message) from None
+            raise StorageError(f"{function} failed: {error.code} {error.message}") from None
+        return response.data
+
+    # users
+
+    async def ensure_user(
+        self, user_id: int, *, username: str | None = None, language: str | None = None
+    ) -> User:
+        data = await self._rpc(
+            "ensure_user", {"p_user_id": user_id, "p_username": username, "p_language": language}
+        )
+        return _user(data)
+
+    async def get_user(self, user_id: int) -> User | None:
+        data = await self._rpc("get_user", {"p_user_id": user_id})
+        return None if data is None else _user(data)
+
+    async def find_user_by_username(self, username: str) -> User | None:
+        data = await self._rpc("find_user_by_username", {"p_username": username})
+        return None if data is None else _user(data)
+
+    async def set_user_language(self, user_id: int, language: str) -> None:
+        await self._rpc("set_user_language", {"p_user_id": user_id, "p_language": language})
+
+    async def set_user_blocked(self, user_id: int, blocked: bool) -> None:
+        await self._rpc("set_user_blocked", {"p_user_id": user_id, "p_blocked": blocked})
+
+    # wallet
+
+    async def apply_ledger_entry(self, entry: NewLedgerEntry) -> LedgerOutcome:
+        data = await self._rpc(
+            "apply_ledger_entry",
+            {
+                "p_user_id": entry.user_id,
+                "p_delta": entry.delta,
+                "p_kind": entry.kind.value,
+                "p_idempotency_key": entry.idempotency_key,
+                "p_admin_id": entry.admin_id,
+                "p_reason": entry.reason,
+            },
+        )
+        return _ledger_outcome(data)
+
+    async def record_payment(self, payment: NewPayment) -> LedgerOutcome:
+        data = await self._rpc(
+            "record_payment",
+            {
+                "p_charge_id": payment.charge_id,
+                "p_user_id": payment.user_id,
+                "p_stars": payment.stars,
+                "p_credits": payment.credits,
+                "p_payload": payment.payload,
+                "p_provider_charge_id": payment.provider_charge_id,
+            },
+        )
+        return _ledger_outcome(data)
+
+    async def get_payment(self, charge_id: str) -> Payment | None:
+        data = await self._rpc("get_payment", {"p_charge_id": charge_id})
+        return None if data is None else _payment(data)
+
+    async def list_payments(self, user_id: int, *, limit: int = 10) -> list[Payment]:
+        rows = await self._rpc("list_payments", {"p_user_id": user_id, "p_limit": limit})
+        return [_payment(r) for r in rows]
+
+    async def record_payment_refund(self, charge_id: str, *, now: datetime) -> PaymentRefunded | None:
+        data = await self._rpc("record_payment_refund", {"p_charge_id": charge_id, "p_now": _ts(now)})
+        if data is None:
+            return None
+        return PaymentRefunded(
+            _payment(data["payment"]), int(data["debited"]), int(data["balance"]), new=bool(data["new"])
+        )
+
+    async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
+        rows = await self._rpc("list_ledger", {"p_user_id": user_id, "p_limit": limit})
+        return [_entry(r) for r in rows]
+
+    # generations
+
+    async def create_generation(self, new: NewGeneration) -> CreateOutcome:
+        if new.cost <= 0:
+            raise ValueError("a generation costs at least one credit")
+        data = await self._rpc(
+            "create_generation",
+            {
+                "p_id": new.id,
+                "p_user_id": new.user_id,
+                "p_chat_id": new.chat_id,
+                "p_model": new.model,
+                "p_mode": new.mode,
+                "p_prompt": new.prompt,
+                "p_request": new.request,
+                "p_cost": new.cost,
+                "p_created_at": _ts(new.created_at),
+                "p_deadline_at": _ts(new.deadline_at),
+                "p_request_key": new.request_key,
+            },
+        )
+        if data["outcome"] == "insufficient":
+            return InsufficientFunds(balance=int(data["balance"]), required=int(data["required"]))
+        return GenerationCreated(
+            _generation(data["generation"]), int(data["balance"]), new=data["outcome"] == "created"
+        )
+
+    async def get_generation(self, generation_id: str) -> Generation | None:
+        return _maybe_generation(await self._rpc("get_generation", {"p_id": generation_id}))
+
+    async def transition_generation(
+        self,
+        generation_id: str,
+        *,
+        to: GenerationStatus,
+        allowed_from: frozenset[GenerationStatus],
+        fields: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> Generation | None:
+        if to in REFUNDED_STATUSES:
+            raise ValueError(f"{to} carries a refund: use end_with_refund")
+        data = await self._rpc(
+            "transition_generation",
+            {
+                "p_id": generation_id,
+                "p_to": to.value,
+                "p_allowed_from": _statuses(allowed_from),
+                "p_now": _ts(now),
+                "p_fields": _fields(fields),
+            },
+        )
+        return _maybe_generation(data)
+
+    async def update_generation(
+        self,
+        generation_id: str,
+        *,
+        only_if: frozenset[GenerationStatus],
+        fields: Mapping[str, Any],
+        now: datetime,
+    ) -> Generation | None:
+        data = await self._rpc(
+            "update_generation",
+            {
+                "p_id": generation_id,
+                "p_only_if": _statuses(only_if),
+                "p_fields": _fields(fields),
+                "p_now": _ts(now),
+            },
+        )
+        return _maybe_generation(data)
+
+    async def end_with_refund(
+        self,
+        generation_id: str,
+        *,
+        to: GenerationStatus,
+        allowed_from: frozenset[GenerationStatus],
+        error_code: str | None,
+        error_message: str | None,
+        now: datetime,
+    ) -> RefundOutcome:
+        if to not in REFUNDED_STATUSES:
+            raise ValueError(f"{to} is not an ending with a refund")
+        if not allowed_from <= ACTIVE_STATUSES:
+            raise ValueError("only an active generation can be refunded: a produced video is never refunded")
+        data = await self._rpc(
+            "end_with_refund",
+            {
+                "p_id": generation_id,
+                "p_to": to.value,
+                "p_allowed_from": _statuses(allowed_from),
+                "p_error_code": error_code,
+                "p_error_message": error_message,
+                "p_now": _ts(now),
+            },
+        )
+        if data["outcome"] != "refunded":
+            return NotRefundable(_maybe_generation(data["generation"]))
+        return Refunded(_generation(data["generation"]), _entry(data["entry"]), int(data["balance"]))
+
+    async def list_user_generations(
+        self,
+        user_id: int,
+        *,
+        before: tuple[datetime, str] | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 10,
+    ) -> list[Generation]:
+        params: dict[str, Any] = {"p_user_id": user_id, "p_limit": limit}
+        if after is not None:
+            params.update(p_after_created_at=_ts(after[0]), p_after_id=after[1])
+        elif before is not None:
+            params.update(p_before_created_at=_ts(before[0]), p_before_id=before[1])
+        return [_generation(r) for r in await self._rpc("list_user_generations", params)]
+
+    async def hide_generation(self, generation_id: str, *, user_id: int, now: datetime) -> Generation | None:
+        data = await self._rpc(
+            "hide_generation", {"p_id": generation_id, "p_user_id": user_id, "p_now": _ts(now)}
+        )
+        return _maybe_generation(data)
+
+    async def count_active_generations(self, user_id: int) -> int:
+        return int(await self._rpc("count_active_generations", {"p_user_id": user_id}))
+
+    async def count_generations_since(self, user_id: int, since: datetime) -> int:
+        return int(await self._rpc("count_generations_since", {"p_user_id": user_id, "p_since": _ts(since)}))
+
+    async def find_generation_by_task(self, provider: str, task_id: str) -> Generation | None:
+        data = await self._rpc("find_generation_by_task", {"p_provider": provider, "p_task_id": task_id})
+        return _maybe_generation(data)
+
+    async def claim_due_generations(
+        self, *, now: datetime, owner: str, lease_seconds: float, limit: int, overdue_only: bool = False
+    ) -> list[Generation]:
+        rows = await self._rpc(
+            "claim_due_generations",
+            {
+                "p_now": _ts(now),
+                "p_owner": owner,
+                "p_lease_seconds": lease_seconds,
+                "p_limit": limit,
+                "p_overdue_only": overdue_only,
+            },
+        )
+        return [_generation(r) for r in rows]
+
+    async def claim_generation(
+        self, generation_id: str, *, now: datetime, owner: str, lease_seconds: float
+    ) -> Generation | None:
+        data = await self._rpc(
+            "claim_generation",
+            {"p_id": generation_id, "p_now": _ts(now), "p_owner": owner, "p_lease_seconds": lease_seconds},
+        )
+        return _maybe_generation(data)
+
+    async def extend_leases(
+        self, generation_ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
+    ) -> int:
+        if not generation_ids:
+            return 0
+        count = await self._rpc(
+            "extend_leases",
+            {
+                "p_ids": list(generation_ids),
+                "p_owner": owner,
+                "p_now": _ts(now),
+                "p_lease_seconds": lease_seconds,
+            },
+        )
+        return int(count)
+
+    async def release_generation(
+        self,
+        generation_id: str,
+        *,
+        owner: str,
+        next_poll_at: datetime | None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> bool:
+        released = await self._rpc(
+            "release_generation",
+            {
+                "p_id": generation_id,
+                "p_owner": owner,
+                "p_next_poll_at": None if next_poll_at is None else _ts(next_poll_at),
+                "p_fields": _fields(fields),
+            },
+        )
+        return bool(released)
+
+    async def list_expired_media(self, *, finished_before: datetime, limit: int) -> list[Generation]:
+        rows = await self._rpc(
+            "list_expired_media", {"p_finished_before": _ts(finished_before), "p_limit": limit}
+        )
+        return [_generation(r) for r in rows]
+
+    async def stats(self, *, since: datetime) -> Stats:
+        data = await self._rpc("stats", {"p_since": _ts(since)})
+        pay = data["payments"]
+        return Stats(
+            since=since,
+            generations=[
+                GenerationStats(
+                    model=g["model"],
+                    provider=g["provider"],
+                    status=GenerationStatus(g["status"]),
+                    count=int(g["count"]),
+                    credits=int(g["credits"]),
+                    seconds=int(g["seconds"]),
+                )
+                for g in data["generations"]
+            ],
+            payments=PaymentStats(
+                payments=int(pay["payments"]),
+                stars=int(pay["stars"]),
+                credits=int(pay["credits"]),
+                refunded=int(pay["refunded"]),
+                refunded_stars=int(pay["refunded_stars"]),
+            ),
+            new_users=int(data["new_users"]),
+        )
+
+    # audit
+
+    async def audit_wallets(self) -> list[WalletAudit]:
+        rows = await self._rpc("audit_wallets", {})
+        return [WalletAudit(int(r["user_id"]), int(r["balance"]), int(r["ledger_sum"])) for r in rows]
+
+    async def audit_generations(self) -> list[GenerationAudit]:
+        rows = await self._rpc("audit_generations", {})
+        return [
+            GenerationAudit(
+                id=r["id"],
+                status=GenerationStatus(r["status"]),
+                cost=int(r["cost"]),
+                debits=[int(d) for d in r["debits"]],
+                refunds=[int(d) for d in r["refunds"]],
+                deadline_at=_dt(r["deadline_at"]),
+                result_path=r["result_path"],
+                media_expired=bool(r["media_expired"]),
+            )
+            for r in rows
+        ]
+
+    async def audit_payments(self) -> list[PaymentAudit]:
+        rows = await self._rpc("audit_payments", {})
+        return [
+            PaymentAudit(r["charge_id"], int(r["payment_rows"]), int(r["purchase_entries"])) for r in rows
+        ]
+
+
+class SupabaseMediaStore(MediaStore):
+    """Objects in a private Storage bucket. Writes spool to a temporary file (memory stays flat, the size
+    cap holds, and an interrupted download uploads nothing), then upload it streamed in one request."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        http: httpx.AsyncClient,
+        *,
+        url: str,
+        service_role_key: str,
+        bucket: str,
+        spool_dir: Path | None = None,
+    ) -> None:
+        self._client = client
+        self._http = http
+        self._bucket_name = bucket
+        self._object_url = f"{url.rstrip('/')}/storage/v1/object/{quote(bucket)}/"
+        self._headers = {"apikey": service_role_key, "Authorization": f"Bearer {service_role_key}"}
+        self._spool_dir = spool_dir
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        service_role_key: str,
+        *,
+        bucket: str,
+        verify: ssl.SSLContext | bool = True,
+        spool_dir: Path | None = None,
+    ) -> SupabaseMediaStore:
+        if spool_dir is not None:
+            await asyncio.to_thread(spool_dir.mkdir, parents=True, exist_ok=True)
+        http = _http_client(MEDIA_TIMEOUT, verify)
+        try:
+            client = await _client(url, service_role_key, http)
+        except BaseException:
+            await http.aclose()
+            raise
+        return cls(
+            client, http, url=url, service_role_key=service_role_key, bucket=bucket, spool_dir=spool_dir
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def _bucket(self) -> Any:
+        return self._client.storage.from_(self._bucket_name)
+
+    @staticmethod
+    def _check(path: str) -> str:
+        if not _SAFE_PATH.match(path) or ".." in path.split("/"):
+            raise UnsafeMediaPathError(f"unsafe media path: {path!r}")
+        return path
+
+    async def write(
+        self,
+        path: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        content_type: str = "video/mp4",
+        max_bytes: int | None = None,
+    ) -> int:
+        self._check(path)
+        fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=self._spool_dir)
+        os.close(fd)
+        spool = Path(name)
+        size = 0
+        try:
+            async with aiofiles.open(spool, "wb") as out:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise MediaTooLargeError(max_bytes)
+                    await out.write(chunk)
+            try:
+                await self._bucket.upload(
+                    path, spool, {"content-type": content_type, "upsert": "true", "cache-control": "3600"}
+                )
+            except StorageApiError as error:
+                if str(error.status) == "413":
+                    raise MediaTooLargeError(max_bytes or size - 1) from None
+                raise StorageError(f"upload of {path} failed: {error.status} {error.message}") from None
+        finally:
+            await asyncio.to_thread(spool.unlink, missing_ok=True)
+        return size
+
+    async def exists(self, path: str) -> bool:
+        return await self.size(path) is not None
+
+    async def size(self, path: str) -> int | None:
+        self._check(path)
+        try:
+            info = await self._bucket.info(path)
+        except StorageApiError as error:
+            if str(error.status) == "404":
+                return None
+            raise StorageError(f"info of {path} failed: {error.status} {error.message}") from None
+        size = info.get("size")
+        if size is None:
+            size = (info.get("metadata") or {}).get("size")
+        return None if size is None else int(size)
+
+    async def read(self, path: str, *, chunk_size: int = 1 << 16) -> AsyncIterator[bytes]:
+        """Streamed (storage3's download would hold the whole video in memory)."""
+        self._check(path)
+        async with self._http.stream(
+            "GET", self._object_url + quote(path), headers=self._headers
+        ) as response:
+            if response.status_code != 200:
+                await response.aread()
+                if response.status_code in (400, 404) and "404" in response.text:
+                    raise FileNotFoundError(path)
+                raise StorageError(f"download of {path} failed: HTTP {response.status_code}")
+            async for chunk in response.aiter_bytes(chunk_size):
+                yield chunk
+
+    async def delete(self, path: str) -> bool:
+        self._check(path)
+        try:
+            removed = await self._bucket.remove([path])
+        except StorageApiError as error:
+            raise StorageError(f"delete of {path} failed: {error.status} {error.message}") from None
+        return bool(removed)
+
+    async def link(self, path: str, *, expires_in: int) -> str:
+        self._check(path)
+        try:
+            signed = await self._bucket.create_signed_url(path, expires_in)
+        except StorageApiError as error:
+            raise StorageError(f"signing {path} failed: {error.status} {error.message}") from None
+        url = signed.get("signedURL") or signed.get("signedUrl")
+        if not url:
+            raise StorageError(f"Storage returned no signed URL for {path}")
+        return str(url)
+
+
+async def open_supabase(
+    url: str,
+    service_role_key: str,
+    *,
+    bucket: str,
+    verify: ssl.SSLContext | bool = True,
+    spool_dir: Path | None = None,
+) -> tuple[SupabaseStore, SupabaseMediaStore]:
+    """The store and the media store of one project, each on its own HTTP client."""
+    store = await SupabaseStore.open(url, service_role_key, verify=verify)
+    try:
+        media = await SupabaseMediaStore.open(
+            url, service_role_key, bucket=bucket, verify=verify, spool_dir=spool_dir
+        )
+    except BaseException:
+        await store.close()
+        raise
+    return store, media

