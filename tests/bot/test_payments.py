@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from storage.records import LedgerKind
@@ -22,7 +23,12 @@ async def buy_pack(rig: Rig, button_index: int = 0, *, language: str = "en") -> 
 
 
 def pack_menus(telegram: FakeTelegram) -> list[ApiCall]:
-    return [c for c in telegram.calls_of("sendMessage") if c.ok and "reply_markup" in c.params]
+    """Messages offering credit packs (other menus, such as /start's, carry other buttons)."""
+    return [
+        c
+        for c in telegram.calls_of("sendMessage")
+        if c.ok and '"bp:' in json.dumps(c.params.get("reply_markup", {}))
+    ]
 
 
 def replies(telegram: FakeTelegram) -> list[str]:
