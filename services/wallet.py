@@ -45,8 +45,8 @@ class Wallet:
     async def admin_adjust(
         self, *, admin_id: int, operation_id: int | str, user_id: int, delta: int, reason: str | None = None
     ) -> LedgerOutcome:
-        """Top up (delta > 0) or deduct (delta < 0). `operation_id` (the Telegram update id) makes a
-        re-delivered admin command a no-op; a deduction never takes the balance below zero."""
+        """Top up (delta > 0) or deduct (delta < 0). `operation_id` (the command's chat and message id) makes
+        a re-delivered admin command a no-op; a deduction never takes the balance below zero."""
         if delta == 0:
             raise ValueError("an adjustment of zero credits changes nothing")
         return await self._store.apply_ledger_entry(
@@ -64,7 +64,7 @@ class Wallet:
         """A charge that is not a generation (those are debited with their row); `key` makes it once-only."""
         if amount <= 0:
             raise ValueError("a debit takes a positive number of credits")
-        if key.startswith(("gen:", "refund:", "purchase:", "admin:")):
+        if key.startswith(("gen:", "refund:", "purchase:", "admin:", "payment_refund:")):
             raise ValueError(f"{key!r} uses a key prefix reserved for another kind of entry")
         return await self._store.apply_ledger_entry(
             NewLedgerEntry(

@@ -161,21 +161,27 @@ async def paid_generation(message: Message, state: FSMContext, bot: Bot, view: V
         payload=paid.invoice_payload,
         provider_charge_id=paid.provider_payment_charge_id or None,
     )
-    if isinstance(outcome, AlreadyApplied):
+    assert isinstance(outcome, Applied | AlreadyApplied)
+    orders = StarsOrders(state, user_id)
+    order = await orders.get(order_id)
+    if isinstance(outcome, AlreadyApplied) and order is None:
         log.info("payment %s delivered again; already credited and ordered", charge_id)
         return
-    assert isinstance(outcome, Applied)
-    order = await StarsOrders(state, user_id).pop(order_id)
     if order is None:
         log.warning("payment %s for order %s that is no longer kept; credits stay", charge_id, order_id)
         await message.answer(view.t("payment-generation-kept", credits=credits, balance=outcome.balance))
         return
+    # A redelivered payment whose first handling stopped before this point orders now; the request
+    # key makes a concurrent or repeated attempt return the same generation without a second debit.
     result = await view.generations.create(
         user_id=user_id,
         chat_id=message.chat.id,
         request=VideoRequest.model_validate(order.request),
         request_key=f"stars:{charge_id}",
     )
+    await orders.pop(order_id)
+    if isinstance(result, GenerationCreated) and not result.new:
+        return
     await close_wizard(state, bot, chat_id=message.chat.id, draft_id=order.draft_id)
     if isinstance(result, GenerationCreated):
         text = view.t("payment-generation-started", credits=credits, balance=result.balance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 
+from services.wallet import Wallet
 from storage.records import LedgerKind
 from tests.bot.wizard_helpers import order_demo, press, replies, reply, screen, wizard
 from tests.poller.conftest import USER, Rig
@@ -78,3 +79,22 @@ async def test_an_order_that_cannot_start_after_payment_keeps_the_credits(rig: R
     assert await rig.balance() == 5
     assert [g.id for g in await rig.store.list_user_generations(USER)] == [earlier.id]
     await rig.settle(earlier.id)
+
+
+async def test_a_payment_credited_before_a_crash_still_orders_once_when_redelivered(
+    rig: Rig, polling: None
+) -> None:
+    invoice_id = await invoice_for_demo(rig)
+    payload = rig.telegram.invoice_payloads[(USER, invoice_id)]
+    # The first handling of this payment credited it and then the process died before ordering:
+    # the fake's next charge id is known, so the store can be put in exactly that state.
+    charge = "stxFAKE00000001"
+    await Wallet(rig.store).purchase(user_id=USER, charge_id=charge, stars=5, credits=5, payload=payload)
+    assert await rig.telegram.pay(USER, invoice_id) == charge  # Telegram delivers the update (again)
+    await reply(rig, lambda text: "your video is ordered" in text)
+    [generation] = await rig.store.list_user_generations(USER)
+    assert generation.request_key == f"stars:{charge}"
+    assert await rig.balance() == 0
+    kinds = Counter(e.kind for e in await rig.store.list_ledger(USER))
+    assert kinds == {LedgerKind.PURCHASE: 1, LedgerKind.DEBIT: 1}
+    await rig.settle(generation.id)
