@@ -181,15 +181,7 @@ async def generate_from_menu(
 ) -> None:
     await query.answer()
     if isinstance(query.message, Message):
-        await open_wizard(
-            query.message,
-            state,
-            lang=lang,
-            translator=translator,
-            generations=generations,
-            settings=settings,
-            preset={},
-        )
+        await generate(query.message, state, lang, translator, generations, settings)
 
 
 async def pick(
