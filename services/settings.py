@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     max_image_mb: float = Field(20.0, gt=0, le=100)
     max_active_generations: int = Field(3, ge=1, le=100)
     max_submits_per_minute: int = Field(5, ge=1, le=600)
+    welcome_credits: int = Field(0, ge=0, le=100000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # providers
@@ -183,6 +184,12 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: Any) -> Any:
+        """`LOG_LEVEL=debug` means DEBUG: operators should not have to guess the case."""
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("bot_token")
     @classmethod

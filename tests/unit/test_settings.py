@@ -117,3 +117,15 @@ def test_kling_needs_both_keys_and_webhook_needs_a_secret() -> None:
     assert problems(bot_token=TOKEN, webhook_url="https://x.example", webhook_secret="has space") == [
         "WEBHOOK_SECRET: must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
     ]
+
+
+@pytest.mark.parametrize("written", ["debug", "Debug", " DEBUG "])
+def test_log_level_is_read_in_any_case(written: str) -> None:
+    assert load_settings(_env_file=None, bot_token=TOKEN, log_level=written).log_level == "DEBUG"
+
+
+def test_welcome_credits_default_to_none_and_refuse_negatives() -> None:
+    assert load_settings(_env_file=None, bot_token=TOKEN).welcome_credits == 0
+    assert problems(bot_token=TOKEN, welcome_credits="-1") == [
+        "WELCOME_CREDITS: Input should be greater than or equal to 0"
+    ]
