@@ -1,4 +1,5 @@
-"""`python -m bot` runs the bot; `python -m bot check` validates the configuration without Telegram."""
+"""`python -m bot` runs the bot; `python -m bot check` validates the configuration without Telegram;
+`python -m bot health` tells whether the running bot's heartbeat is fresh (the container health check)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ import asyncio
 import logging
 import sys
 
+from bot.exit_status import ExitCode
 from services.catalog import CatalogError, load_catalog
 from services.settings import ConfigError, load_settings
 
+log = logging.getLogger("bot")
 
-def main(argv: list[str] | None = None) -> int:
+
+def main(argv: list[str] | None = None, *, telegram_wait: float | None = None) -> int:
+    """The exit status is an ExitCode (README, "Exit status"). `telegram_wait`: how long the start retries
+    an unreachable Bot API, by default bot.startup.TELEGRAM_WAIT_SECONDS."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=("run", "check"), default="run")
+    parser.add_argument("command", nargs="?", choices=("run", "check", "health"), default="run")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -21,26 +27,38 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CatalogError) as error:
         print(error, file=sys.stderr)
         print("See .env.example and README.md for every setting.", file=sys.stderr)
-        return 2
+        return ExitCode.CONFIG
 
     if args.command == "check":
-        from bot.check import report
+        from bot.check import check
 
-        text, usable = report(settings, catalog)
-        print(text)
-        return 0 if usable else 1
+        return check(settings, catalog)
+
+    if args.command == "health":
+        from services.heartbeat import check_health
+
+        return check_health(settings)
 
     from bot.app import run
+    from bot.startup import TELEGRAM_WAIT_SECONDS, RedactingFormatter, describe_failure
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", settings))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     try:
-        asyncio.run(run(settings, catalog))
+        wait = TELEGRAM_WAIT_SECONDS if telegram_wait is None else telegram_wait
+        asyncio.run(run(settings, catalog, telegram_wait=wait))
     except ConfigError as error:
         print(error, file=sys.stderr)
-        return 2
+        return ExitCode.CONFIG
     except KeyboardInterrupt:
         pass
-    return 0
+    except Exception as error:
+        log.debug("the bot stopped on this error", exc_info=error)
+        failure = describe_failure(error, settings)
+        print(failure, file=sys.stderr)
+        return failure.code
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiogram import Bot, Dispatcher
@@ -13,12 +14,13 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.backends import open_backends
+from bot.backends import open_backends, reach_storage
 from bot.commands import register_commands
 from bot.delivery import TelegramNotifier
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
-from bot.telegram_retry import RetryRequests
+from bot.startup import TELEGRAM_WAIT_SECONDS, ExitCode, StartupError, api_url, reach_telegram
+from bot.telegram_retry import RetryRequests, quiet_polling_backoff
 from bot.web import build_web_app, start_web_app
 from services.catalog import Catalog
 from services.generations import GenerationService
@@ -38,7 +40,11 @@ def build_bot(settings: Settings) -> Bot:
     return bot
 
 
-async def run(settings: Settings, catalog: Catalog) -> None:
+async def run(settings: Settings, catalog: Catalog, *, telegram_wait: float = TELEGRAM_WAIT_SECONDS) -> None:
+    """Start everything, serve until SIGTERM/SIGINT, stop. A start that cannot work fails early, local
+    problems (storage) before Telegram, as StartupError or a typed error that bot.startup describes;
+    `telegram_wait` is how long an unreachable Bot API is retried first."""
+    await reach_storage(settings)
     backends = await open_backends(settings)
     bot = build_bot(settings)
     translator = Translator(settings.default_language)
@@ -72,17 +78,20 @@ async def run(settings: Settings, catalog: Catalog) -> None:
     scheduler = build_scheduler(poller, settings)
     web = None
     try:
+        me = await reach_telegram(bot, api_url(settings), wait=telegram_wait)
+        log.info("Telegram Bot API at %s: this is @%s", api_url(settings), me.username)
         await register_commands(bot, translator, settings.admin_ids)
         if settings.public_base_url is not None or settings.webhook_url is not None:
             app = build_web_app(poller=poller, providers=providers, settings=settings, media=backends.media)
             if settings.webhook_url is not None:
                 await attach_webhook(app, dispatcher, bot, settings)
-            web = await start_web_app(app, host=settings.web_host, port=settings.web_port)
+            web = await listen(app, settings)
             log.info("web app on %s:%d", settings.web_host, settings.web_port)
         scheduler.start()
         if settings.webhook_url is None:
             await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook exclude each other
             log.info("starting long polling against %s", settings.telegram_api_url)
+            quiet_polling_backoff()
             await dispatcher.start_polling(bot, handle_signals=True)
         else:
             await serve_until_signal(dispatcher, bot)
@@ -95,6 +104,18 @@ async def run(settings: Settings, catalog: Catalog) -> None:
         await providers.close()
         await bot.session.close()
         await backends.close()
+
+
+async def listen(app: web.Application, settings: Settings) -> web.AppRunner:
+    """Serve the web app on WEB_HOST:WEB_PORT; a port in use (another instance?) stops the start."""
+    try:
+        return await start_web_app(app, host=settings.web_host, port=settings.web_port)
+    except OSError as error:
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        raise StartupError(
+            f"Cannot listen on {settings.web_host}:{settings.web_port} (WEB_HOST:WEB_PORT): {reason}",
+            ExitCode.PORT_IN_USE,
+        ) from error
 
 
 async def attach_webhook(app: web.Application, dispatcher: Dispatcher, bot: Bot, settings: Settings) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
+from bot.backends import data_dir_problem
+from bot.exit_status import ExitCode
 from bot.web import CALLBACK_ROUTES
 from services.catalog import Catalog
 from services.poller import CALLBACK_PROVIDERS
@@ -58,3 +62,18 @@ def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
     if hidden:
         lines.append("Not offered (no enabled route with a key): " + ", ".join(hidden))
     return "\n".join(lines), bool(offers)
+
+
+def check(settings: Settings, catalog: Catalog) -> ExitCode:
+    """Print the report; the status says whether the bot could start (its files) and sell (a model).
+
+    The data directory is tested the way the start tests it, with nothing left behind; Telegram and the
+    providers are never contacted.
+    """
+    text, usable = report(settings, catalog)
+    print(text)
+    problem = data_dir_problem(settings)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return ExitCode.STORAGE_PATH
+    return ExitCode.OK if usable else ExitCode.NO_MODEL

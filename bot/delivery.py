@@ -133,7 +133,11 @@ class VideoSender:
             try:
                 return await self._upload(generation, video, lang, model, reply_markup)
             except TelegramEntityTooLarge:
-                log.warning("Telegram refused %d bytes as too large; sending a link", video.size)
+                log.warning(
+                    "generation %s: Telegram refused %d bytes as too large; sending a link",
+                    generation.id,
+                    video.size,
+                )
         await self._send_link(generation, video, lang, reply_markup)
         return None
 

@@ -28,7 +28,7 @@ def build_dispatcher(
         media=media,
         settings=settings,
         translator=translator,
-        wallet=Wallet(store),
+        wallet=Wallet(store, welcome_credits=settings.welcome_credits),
         generations=generations,
         poller=poller,
     )

@@ -1,7 +1,8 @@
 """Outer middlewares: every update from a user registers them and tells handlers their language.
 
-Handlers then take `user: User` and `lang: str` as arguments instead of repeating the lookup. A user who
-writes again after blocking the bot is unblocked, so the poller delivers to them again.
+Handlers then take `user: User` and `lang: str` as arguments instead of repeating the lookup. A new user
+gets the trial credits (services/wallet.py); a user who writes again after blocking the bot is
+unblocked, so the poller delivers to them again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiogram.types import TelegramObject
 from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator
-from storage.interfaces import Store
+from services.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,11 @@ class UserContext(BaseMiddleware):
         sender: TelegramUser | None = data.get("event_from_user")
         if sender is None or sender.is_bot:
             return await handler(event, data)
-        store: Store = data["store"]
+        wallet: Wallet = data["wallet"]
         translator: Translator = data["translator"]
-        user = await store.ensure_user(
+        user = await wallet.register(
             sender.id, username=sender.username, language=translator.pick(sender.language_code)
         )
-        if user.blocked:
-            await store.set_user_blocked(user.id, False)
         data["user"] = user
         data["lang"] = user.language or translator.default
         return await handler(event, data)

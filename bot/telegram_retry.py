@@ -3,6 +3,9 @@
 aiogram 3 has no built-in retry (reference/telegram.md §3.2). Each request is retried a few times after
 Telegram's own `retry_after`; a wait longer than `max_wait` is handed back to the caller, which
 reschedules the work instead of holding a worker that long.
+
+getUpdates is left alone: aiogram's polling loop already survives an outage, backing off (1 s, growing
+to 5 s) and logging the reason without a traceback; `quiet_polling_backoff` trims that to one line per try.
 """
 
 from __future__ import annotations
@@ -57,3 +60,21 @@ class RetryRequests(BaseRequestMiddleware):
             log.info("Telegram %s: retrying in %.0f s", type(method).__name__, wait)
             await self._sleep(wait)
         raise AssertionError("unreachable")
+
+
+class DropBackoffNotice(logging.Filter):
+    """aiogram logs two lines per failed getUpdates: "Failed to fetch updates - <reason>" (ERROR) and
+    "Sleep for N seconds and try again..." (WARNING). The second adds nothing an operator needs, and an
+    outage of an hour would double the log, so it is dropped; the reason line and "Connection
+    established" on recovery stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Sleep for "))
+
+
+_DROP_BACKOFF_NOTICE = DropBackoffNotice()
+
+
+def quiet_polling_backoff() -> None:
+    """Install the filter on aiogram's dispatcher logger, where the polling loop logs; twice is once."""
+    logging.getLogger("aiogram.dispatcher").addFilter(_DROP_BACKOFF_NOTICE)

@@ -92,7 +92,9 @@ async def media_file(request: web.Request) -> web.StreamResponse:
 
 
 async def start_web_app(app: web.Application, *, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app)
+    # No access log: request paths carry secrets (callback tokens, signed media links, the webhook path);
+    # every event that matters is logged once by the code that handles it.
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -1,11 +1,14 @@
 """The generation lifecycle: paid → queued → running → succeeded → delivered, or failed/cancelled + refund.
 
 Every step is one guarded storage operation ("only from these statuses"), so duplicate provider
-callbacks, a poll racing a callback, two replicas or a restart can never apply an outcome twice.
+callbacks, a poll racing a callback, two replicas or a restart can never apply an outcome twice. Each
+step that happened logs one INFO line with the generation and user id, so a duplicate logs nothing.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +30,16 @@ from storage.records import (
     InsufficientFunds,
     NewGeneration,
     NotRefundable,
+    Refunded,
     RefundOutcome,
 )
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], datetime]
+#: A provider's error text may quote a signed URL: its query string (the token) never reaches the log.
+_URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
+_DETAIL_LIMIT = 300
 
 
 def utcnow() -> datetime:
@@ -118,7 +127,7 @@ class GenerationService:
         )
         now = self._clock()
         timeout = self._settings.provider(routes[0].provider).hard_timeout_minutes
-        return await self._store.create_generation(
+        created = await self._store.create_generation(
             NewGeneration(
                 id=uuid.uuid4().hex,
                 user_id=user_id,
@@ -133,6 +142,17 @@ class GenerationService:
                 request_key=request_key,
             )
         )
+        if isinstance(created, GenerationCreated) and created.new:
+            placed = created.generation
+            log.info(
+                "generation %s placed: user %s, model %s (%s), %d credits",
+                placed.id,
+                user_id,
+                placed.model,
+                placed.mode,
+                placed.cost,
+            )
+        return created
 
     async def _limit(self, user_id: int) -> LimitReached | None:
         """Soft per-user caps: two orders at the same instant may both pass (each is still paid for)."""
@@ -151,7 +171,7 @@ class GenerationService:
         """The provider accepted the task; the hard timeout now counts from this route's provider."""
         now = self._clock()
         timeout = self._settings.provider(provider).hard_timeout_minutes
-        return await self._store.transition_generation(
+        running = await self._store.transition_generation(
             generation_id,
             to=GenerationStatus.RUNNING,
             allowed_from=_QUEUED,
@@ -165,6 +185,16 @@ class GenerationService:
             },
             now=now,
         )
+        if running is not None:
+            log.info(
+                "generation %s submitted: user %s, route %s %s, task %s",
+                generation_id,
+                running.user_id,
+                provider,
+                provider_model_id,
+                task_id,
+            )
+        return running
 
     async def mark_succeeded(
         self,
@@ -192,15 +222,25 @@ class GenerationService:
             fields={**stored, "progress": 100},
             now=now,
         )
-        if generation is not None:
-            return Succeeded(generation, late=False)
-        current = await self._store.get_generation(generation_id)
-        if current is None or current.status not in REFUNDED_STATUSES or current.result_path is not None:
-            return Ignored(current)
-        late = await self._store.update_generation(
-            generation_id, only_if=REFUNDED_STATUSES, fields=stored, now=now
+        if generation is None:
+            current = await self._store.get_generation(generation_id)
+            if current is None or current.status not in REFUNDED_STATUSES or current.result_path is not None:
+                return Ignored(current)
+            generation = await self._store.update_generation(
+                generation_id, only_if=REFUNDED_STATUSES, fields=stored, now=now
+            )
+            if generation is None:
+                return Ignored(current)
+        late = generation.status in REFUNDED_STATUSES
+        size = (result_meta or {}).get("size")
+        log.info(
+            "generation %s done: user %s, video stored (%s bytes)%s",
+            generation_id,
+            generation.user_id,
+            size,
+            ", after its refund: delivered free" if late else "",
         )
-        return Ignored(current) if late is None else Succeeded(late, late=True)
+        return Succeeded(generation, late=late)
 
     async def mark_delivered(self, generation_id: str, *, file_id: str | None) -> Generation | None:
         """The video reached the chat; `file_id` lets /library resend it without an upload."""
@@ -212,23 +252,31 @@ class GenerationService:
             fields={"file_id": file_id, "next_poll_at": None},
             now=now,
         )
-        if generation is not None:
-            return generation
-        current = await self._store.get_generation(generation_id)
-        if current is None or current.status not in REFUNDED_STATUSES or current.result_path is None:
-            return None
-        if current.delivered_at is not None:
-            return None
-        return await self._store.update_generation(
+        if generation is None:
+            current = await self._store.get_generation(generation_id)
+            if current is None or current.status not in REFUNDED_STATUSES or current.result_path is None:
+                return None
+            if current.delivered_at is not None:
+                return None
+            generation = await self._store.update_generation(
+                generation_id,
+                only_if=REFUNDED_STATUSES,
+                fields={"file_id": file_id, "delivered_at": now, "next_poll_at": None},
+                now=now,
+            )
+            if generation is None:
+                return None
+        log.info(
+            "generation %s delivered: user %s, %s",
             generation_id,
-            only_if=REFUNDED_STATUSES,
-            fields={"file_id": file_id, "delivered_at": now, "next_poll_at": None},
-            now=now,
+            generation.user_id,
+            "as a link" if file_id is None else "uploaded",
         )
+        return generation
 
     async def fail(self, generation_id: str, *, code: str, message: str | None = None) -> RefundOutcome:
         """Failed for any reason (provider error, safety filter, no video, hard timeout): refund once."""
-        return await self._store.end_with_refund(
+        outcome = await self._store.end_with_refund(
             generation_id,
             to=GenerationStatus.FAILED,
             allowed_from=ACTIVE_STATUSES,
@@ -236,6 +284,8 @@ class GenerationService:
             error_message=message,
             now=self._clock(),
         )
+        _log_refund(outcome, code if message is None else f"{code} ({message})")
+        return outcome
 
     async def cancel(self, generation_id: str, *, user_id: int, provider_can_stop: bool) -> RefundOutcome:
         """The owner cancels: always while queued, while running only if the provider can still stop it."""
@@ -243,7 +293,7 @@ class GenerationService:
         if current is None or current.user_id != user_id:
             return NotRefundable(None)
         allowed = ACTIVE_STATUSES if provider_can_stop else _QUEUED
-        return await self._store.end_with_refund(
+        outcome = await self._store.end_with_refund(
             generation_id,
             to=GenerationStatus.CANCELLED,
             allowed_from=allowed,
@@ -251,8 +301,23 @@ class GenerationService:
             error_message=None,
             now=self._clock(),
         )
+        _log_refund(outcome, "cancelled by the user")
+        return outcome
 
     async def get_for_user(self, generation_id: str, user_id: int) -> Generation | None:
         """The generation only if `user_id` owns it: forged or foreign ids look the same as unknown ones."""
         generation = await self._store.get_generation(generation_id)
         return generation if generation is not None and generation.user_id == user_id else None
+
+
+def _log_refund(outcome: RefundOutcome, reason: str) -> None:
+    if isinstance(outcome, Refunded):
+        generation = outcome.generation
+        reason = _URL_QUERY.sub(r"\1?…", reason)[:_DETAIL_LIMIT]
+        log.info(
+            "generation %s refunded: user %s, %d credits, reason %s",
+            generation.id,
+            generation.user_id,
+            outcome.entry.delta,
+            reason,
+        )

@@ -504,9 +504,6 @@ class Poller:
         self._last_progress.pop(generation.id, None)
         if not isinstance(outcome, Refunded):
             return
-        log.info(
-            "generation %s failed (%s); %d credits refunded", generation.id, failure, outcome.entry.delta
-        )
         try:
             await self._notifier.report_failure(outcome.generation, refunded=outcome.entry.delta)
         except RecipientUnavailable:

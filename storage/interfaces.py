@@ -62,9 +62,18 @@ class Store(ABC):
     # users
     @abstractmethod
     async def ensure_user(
-        self, user_id: int, *, username: str | None = None, language: str | None = None
+        self,
+        user_id: int,
+        *,
+        username: str | None = None,
+        language: str | None = None,
+        welcome_credits: int = 0,
     ) -> User:
-        """Create the user with a zero balance if new; refresh the username; keep a chosen language."""
+        """Create the user if new; refresh the username; keep a chosen language.
+
+        A user created by this call gets `welcome_credits` in the same transaction, as one ledger entry
+        keyed `welcome:<user_id>`, so trial credits are granted once per user, whatever races or repeats.
+        """
 
     @abstractmethod
     async def get_user(self, user_id: int) -> User | None: ...

@@ -35,6 +35,7 @@ class LedgerKind(StrEnum):
     REFUND = "refund"
     ADMIN = "admin"
     PAYMENT_REFUND = "payment_refund"
+    WELCOME = "welcome"
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,3 +280,6 @@ class Stats:
     generations: list[GenerationStats]
     payments: PaymentStats
     new_users: int
+    #: Trial credits (WELCOME_CREDITS) granted in the period, and to how many users.
+    welcome_credits: int = 0
+    welcome_users: int = 0

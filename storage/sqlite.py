@@ -14,6 +14,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.errors import StorageError, UnknownUserError
+from storage.errors import StorageError, StoragePathError, UnknownUserError
 from storage.interfaces import MUTABLE_GENERATION_FIELDS, Store
 from storage.records import (
     ACTIVE_STATUSES,
@@ -176,10 +177,17 @@ class SqliteStore(Store):
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
-        """Open (creating if needed) the database file and bring its schema up to date."""
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)
+        """Open (creating if needed) the database file and bring its schema up to date.
+
+        A file that cannot be created, opened or written (a folder that is a file, no permission, not a
+        database) raises StoragePathError naming it, which the bot turns into one line at start-up.
+        """
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(str(path), isolation_level=None)
+        except (OSError, sqlite3.DatabaseError) as error:
+            raise _unusable(path, error) from error
         db.row_factory = aiosqlite.Row
         try:
             await db.execute("PRAGMA busy_timeout = 30000")
@@ -187,6 +195,9 @@ class SqliteStore(Store):
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await apply_migrations(db)
+        except sqlite3.DatabaseError as error:
+            await db.close()
+            raise _unusable(path, error) from error
         except BaseException:
             await db.close()
             raise
@@ -233,7 +244,12 @@ class SqliteStore(Store):
     # users
 
     async def ensure_user(
-        self, user_id: int, *, username: str | None = None, language: str | None = None
+        self,
+        user_id: int,
+        *,
+        username: str | None = None,
+        language: str | None = None,
+        welcome_credits: int = 0,
     ) -> User:
         now = ts(datetime.now(UTC))
         async with self._tx() as db:
@@ -247,8 +263,20 @@ class SqliteStore(Store):
                    RETURNING *""",
                 (user_id, username, language, now, now),
             )
-        assert row is not None
-        return _user(row)
+            assert row is not None
+            user = _user(row)
+            # created_at equals this call's timestamp only when the upsert inserted the row
+            if welcome_credits > 0 and row["created_at"] == now:
+                outcome = await self._append(
+                    db,
+                    user_id=user_id,
+                    delta=welcome_credits,
+                    kind=LedgerKind.WELCOME,
+                    key=f"welcome:{user_id}",
+                    now=now,
+                )
+                user = replace(user, balance=outcome.balance)
+        return user
 
     async def get_user(self, user_id: int) -> User | None:
         async with self._read() as db:
@@ -735,7 +763,13 @@ class SqliteStore(Store):
                 (cut,),
             )
             users = await self._one(db, "SELECT count(*) AS n FROM users WHERE created_at >= ?", (cut,))
-        assert pay is not None and users is not None
+            welcome = await self._one(
+                db,
+                """SELECT count(*) AS n, coalesce(sum(delta), 0) AS credits FROM ledger
+                   WHERE kind = 'welcome' AND created_at >= ?""",
+                (cut,),
+            )
+        assert pay is not None and users is not None and welcome is not None
         return Stats(
             since=since,
             generations=[
@@ -757,6 +791,8 @@ class SqliteStore(Store):
                 refunded_stars=pay["refunded_stars"],
             ),
             new_users=users["n"],
+            welcome_credits=welcome["credits"],
+            welcome_users=welcome["n"],
         )
 
     # audit
@@ -810,6 +846,12 @@ class SqliteStore(Store):
                          UNION SELECT payment_charge_id FROM ledger WHERE payment_charge_id IS NOT NULL) c""",
             )
         return [PaymentAudit(r["charge_id"], r["payment_rows"], r["purchase_entries"]) for r in rows]
+
+
+def _unusable(path: Path | str, error: OSError | sqlite3.DatabaseError) -> StoragePathError:
+    reason = error.strerror.lower() if isinstance(error, OSError) and error.strerror else str(error)
+    where = f" ({error.filename})" if isinstance(error, OSError) and error.filename else ""
+    return StoragePathError(f"cannot open the database {path}: {reason}{where}")
 
 
 async def _enable_wal(db: aiosqlite.Connection, attempts: int = 40) -> None:

@@ -26,7 +26,14 @@ from postgrest.exceptions import APIError
 from storage3.exceptions import StorageApiError
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
-from storage.errors import MediaTooLargeError, StorageError, UnknownUserError, UnsafeMediaPathError
+from storage.errors import (
+    MediaTooLargeError,
+    StorageError,
+    StorageServiceError,
+    UnknownUserError,
+    UnsafeMediaPathError,
+    connection_reason,
+)
 from storage.interfaces import MUTABLE_GENERATION_FIELDS, MediaStore, Store
 from storage.records import (
     ACTIVE_STATUSES,
@@ -62,6 +69,8 @@ from storage.records import (
 RPC_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 #: Uploads and downloads of videos up to a few GB: generous read/write, bounded connect.
 MEDIA_TIMEOUT = httpx.Timeout(600.0, connect=10.0, pool=30.0)
+#: The start-up probe: a project that does not answer within this is reported as unreachable.
+PROBE_TIMEOUT = httpx.Timeout(10.0)
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
 _TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at", "media_expired_at"})
@@ -225,10 +234,21 @@ class SupabaseStore(Store):
     # users
 
     async def ensure_user(
-        self, user_id: int, *, username: str | None = None, language: str | None = None
+        self,
+        user_id: int,
+        *,
+        username: str | None = None,
+        language: str | None = None,
+        welcome_credits: int = 0,
     ) -> User:
         data = await self._rpc(
-            "ensure_user", {"p_user_id": user_id, "p_username": username, "p_language": language}
+            "ensure_user",
+            {
+                "p_user_id": user_id,
+                "p_username": username,
+                "p_language": language,
+                "p_welcome_credits": welcome_credits,
+            },
         )
         return _user(data)
 
@@ -517,6 +537,8 @@ class SupabaseStore(Store):
                 refunded_stars=int(pay["refunded_stars"]),
             ),
             new_users=int(data["new_users"]),
+            welcome_credits=int(data["welcome"]["credits"]),
+            welcome_users=int(data["welcome"]["users"]),
         )
 
     # audit
@@ -684,6 +706,32 @@ class SupabaseMediaStore(MediaStore):
         if not url:
             raise StorageError(f"Storage returned no signed URL for {path}")
         return str(url)
+
+
+async def probe_supabase(url: str, service_role_key: str) -> None:
+    """One cheap RPC (the user with id 0, who never exists), so that an unreachable project, a refused key
+    or a project without the migrations stops the start with StorageServiceError, in one line and
+    without the key, instead of failing the first user's request."""
+    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT) as http:
+        try:
+            response = await http.post(
+                f"{url.rstrip('/')}/rest/v1/rpc/get_user",
+                json={"p_user_id": 0},
+                headers={"apikey": service_role_key, "Authorization": f"Bearer {service_role_key}"},
+            )
+        except httpx.HTTPError as error:
+            reason = connection_reason(error)
+            raise StorageServiceError(f"cannot reach Supabase at {url}: {reason}") from error
+    status = f"{response.status_code} {response.reason_phrase}".strip()
+    if response.status_code in (401, 403):
+        raise StorageServiceError(f"Supabase at {url} refused SUPABASE_SERVICE_ROLE_KEY ({status})")
+    if response.is_error:
+        try:
+            message = str(response.json().get("message") or "")
+        except (ValueError, AttributeError):
+            message = ""
+        detail = f": {' '.join(message.split())[:200]}" if message else ""
+        raise StorageServiceError(f"Supabase at {url} answered {status} to get_user{detail}")
 
 
 async def open_supabase(

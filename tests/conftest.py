@@ -28,6 +28,24 @@ _LIVE = all(os.environ.get(f"SUPABASE_TEST_{name}") for name in ("URL", "SERVICE
 BACKENDS = ["sqlite", "supabase", *(["supabase-live"] if _LIVE else [])]
 
 
+#: tmpfs, for the tests' temporary directories when it has room: SQLite files, spooled uploads and fake
+#: servers' objects are made and deleted there without the disk's syncs, which halves the time of the
+#: file-heavy tests. An explicit --basetemp or PYTEST_DEBUG_TEMPROOT wins.
+_TMPFS = Path("/dev/shm")
+_TMPFS_ROOM = 2 * 1024**3
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
+        return
+    try:
+        stats = os.statvfs(_TMPFS)
+    except OSError:
+        return
+    if stats.f_bavail * stats.f_frsize >= _TMPFS_ROOM and os.access(_TMPFS, os.W_OK | os.X_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(_TMPFS)  # read by pytest when tmp_path is first used
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests see only the settings they pass: no machine variables, no developer's .env."""

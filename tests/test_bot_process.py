@@ -7,13 +7,20 @@ import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 
+from services.catalog import load_catalog
+from services.generations import GenerationService
 from services.invariants import check_invariants
+from services.settings import Settings
+from services.video_request import VideoRequest
 from storage.local_media import LocalMediaStore
+from storage.records import GenerationCreated, GenerationStatus, LedgerKind, NewLedgerEntry
 from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
 from tests.fakes.telegram import FakeTelegram
@@ -53,7 +60,9 @@ async def test_bot_answers_start_in_the_users_language_and_stops_on_sigterm(tmp_
 
         await telegram.send_text(42, "/balance", language_code="en")
         balance = await asyncio.wait_for(telegram.sent.get(), timeout=30)
-        assert balance.text == "Ваш баланс: 0 кредитов.", "the stored language wins over the client's"
+        assert balance.text.startswith("Ваш баланс: 0 кредитов."), (
+            "the stored language wins over the client's"
+        )
 
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as health:
             assert health.status == 200, "the web app runs when PUBLIC_BASE_URL is set"
@@ -76,3 +85,121 @@ async def test_bot_answers_start_in_the_users_language_and_stops_on_sigterm(tmp_
         assert await check_invariants(store, media, now=datetime.now(UTC), poll_interval_seconds=10) == []
     finally:
         await store.close()
+
+
+class Output:
+    """The process's merged output, read as it comes, so that a test waits for a line, not for time."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.lines: list[str] = []
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.ensure_future(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            async with self._changed:
+                self.lines.append(line.decode().rstrip("\n"))
+                self._changed.notify_all()
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+    async def wait_for(self, text: str, times: int = 1, timeout: float = 60) -> None:  # noqa: ASYNC109
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self.count(text) >= times), timeout)
+            except TimeoutError:
+                raise AssertionError(f"{text!r} not {times}x in the output:\n{self.text}") from None
+
+    async def finish(self) -> None:
+        await self._reader
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+async def order_demo(data: Path, user: int) -> str:
+    """A paid demo generation for `user`, written to the bot's database as the wizard would."""
+    settings = Settings(_env_file=None, bot_token=TOKEN, data_dir=data, demo_mode=True)  # type: ignore[call-arg]
+    store = await SqliteStore.open(settings.database_path)
+    try:
+        await store.apply_ledger_entry(NewLedgerEntry(user, 20, LedgerKind.ADMIN, f"admin:1:{user}", 1))
+        request = VideoRequest(model="demo", mode="t2v", prompt="a lighthouse in a storm")
+        created = await GenerationService(store, load_catalog(), settings).create(
+            user_id=user, chat_id=user, request=request
+        )
+        assert isinstance(created, GenerationCreated)
+        return created.generation.id
+    finally:
+        await store.close()
+
+
+async def wait_for_row(data: Path, generation_id: str, ready: Callable[..., bool]) -> None:
+    """Re-read the generation until `ready(row)` (for up to a minute); the bot's own process changes it,
+    so there is nothing to await."""
+    deadline = time.monotonic() + 60
+    while True:
+        store = await SqliteStore.open(data / "bot.sqlite3")
+        try:
+            row = await store.get_generation(generation_id)
+        finally:
+            await store.close()
+        if row is not None and ready(row):
+            return
+        assert time.monotonic() < deadline, f"generation {generation_id} still {row}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_telegram_outage_while_running_is_waited_out(tmp_path: Path) -> None:
+    """The Bot API goes away (the server stops: refused connections) while the bot polls and the poller is
+    delivering a video; when it comes back on the same address, polling resumes, the video is delivered
+    and /start is answered. Every failed try is one log line, never a traceback."""
+    telegram = FakeTelegram(TOKEN)
+    await telegram.start()
+    port = int(telegram.url.rsplit(":", 1)[1])
+    data = tmp_path / "data"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": telegram.url,
+        "DATA_DIR": str(data),
+        "DEMO_MODE": "true",
+        "DEMO_DELAY_SECONDS": "0",
+        "POLL_INTERVAL_SECONDS": "0.2",
+    }
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert bot.stdout is not None
+    output = Output(bot.stdout)
+    try:
+        await telegram.send_text(42, "/start")
+        await asyncio.wait_for(telegram.sent.get(), timeout=30)
+
+        await telegram.close()  # the outage: nothing listens on the Bot API's address any more
+        generation_id = await order_demo(data, 42)
+        await output.wait_for("Failed to fetch updates", times=2)
+        # RetryRequests' three tries of one delivery fail, the poller defers it and tries again later
+        await output.wait_for("Telegram SendVideo: retrying in 1 s", times=2)
+        assert bot.returncode is None, "the outage did not end the process"
+
+        await telegram.start(port)  # Telegram is back where the bot expects it
+        await telegram.send_text(42, "/start")
+        await telegram.wait_for(
+            lambda t: len([c for c in t.calls_of("sendMessage") if c.ok]) >= 2, timeout=60
+        )
+        await telegram.wait_for(lambda t: any(c.ok for c in t.calls_of("sendVideo")), timeout=60)
+        await wait_for_row(data, generation_id, lambda row: row.status is GenerationStatus.DELIVERED)
+        await output.wait_for("Connection established")
+    finally:
+        if bot.returncode is None:
+            bot.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(bot.wait(), timeout=30)
+        await output.finish()
+        await telegram.close()
+    assert bot.returncode == 0, output.text
+    assert "Traceback" not in output.text
+    assert TOKEN not in output.text, output.text
+    assert "Sleep for" not in output.text, "aiogram's second line per failed poll is dropped"

@@ -50,6 +50,7 @@ def test_check_lists_models_by_route_without_contacting_telegram(tmp_path: Path)
     assert "sora-2" not in lines
     assert "rw-key" not in result.stdout
     assert TOKEN not in result.stdout
+    assert not (tmp_path / "data").exists(), "the data directory is tested, not created"
 
 
 def test_check_without_any_model_fails(tmp_path: Path) -> None:

@@ -271,6 +271,7 @@ def render_stats(
         ),
         translator(lang, "admin-stats-cost", usd=f"{cost.usd:.2f}", unpriced=cost.unpriced),
         translator(lang, "admin-stats-users", count=figures.new_users),
+        translator(lang, "admin-stats-welcome", credits=figures.welcome_credits, users=figures.welcome_users),
     ]
     return "\n".join(lines)
 

@@ -184,8 +184,10 @@ async def paid_generation(message: Message, state: FSMContext, bot: Bot, view: V
         return
     await close_wizard(state, bot, chat_id=message.chat.id, draft_id=order.draft_id)
     if isinstance(result, GenerationCreated):
+        log.info("generation %s paid in Stars: payment %s, user %s", result.generation.id, charge_id, user_id)
         text = view.t("payment-generation-started", credits=credits, balance=result.balance)
     else:
+        log.info("payment %s: order %s not placed (%s); credits stay", charge_id, order_id, result)
         reason = refusal(view, result)
         text = view.t(
             "payment-generation-not-started", credits=credits, balance=outcome.balance, reason=reason

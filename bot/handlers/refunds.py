@@ -32,6 +32,14 @@ async def record_refund(
     if not outcome.new:
         return outcome
     payment = outcome.payment
+    log.info(
+        "Stars payment %s refunded: user %s, %d Stars, %d credits taken back, balance %d",
+        charge_id,
+        payment.user_id,
+        payment.stars,
+        outcome.debited,
+        outcome.balance,
+    )
     user = await store.get_user(payment.user_id)
     text = translator(
         user.language if user is not None else None,

@@ -12,8 +12,12 @@ from bot.callbacks import MenuAction
 from bot.handlers import payments
 from bot.i18n import Translator
 from services.settings import Settings
+from services.wallet import Wallet
 from storage.interfaces import Store
-from storage.records import User
+from storage.records import LedgerEntry, User
+
+#: Ledger entries /balance lists, newest first.
+HISTORY_SHOWN = 10
 
 
 def main_menu(lang: str, translator: Translator) -> InlineKeyboardMarkup:
@@ -32,8 +36,26 @@ async def start(message: Message, user: User, lang: str, translator: Translator)
     )
 
 
-async def balance(message: Message, user: User, lang: str, translator: Translator) -> None:
-    await message.answer(translator(lang, "balance", balance=user.balance))
+async def balance(message: Message, user: User, wallet: Wallet, lang: str, translator: Translator) -> None:
+    """The balance and the latest ledger entries, so a user sees where credits came from and went."""
+    entries = await wallet.history(user.id, limit=HISTORY_SHOWN)
+    lines = [translator(lang, "balance", balance=user.balance), ""]
+    lines.append(translator(lang, "balance-history" if entries else "balance-history-empty"))
+    lines += [history_line(entry, lang, translator) for entry in entries]
+    # the id a user gives support, and an operator puts in ADMIN_IDS (a string: no digit grouping)
+    lines += ["", translator(lang, "balance-user-id", id=str(user.id))]
+    await message.answer("\n".join(lines))
+
+
+def history_line(entry: LedgerEntry, lang: str, translator: Translator) -> str:
+    return translator(
+        lang,
+        "balance-entry",
+        when=f"{entry.created_at:%Y-%m-%d %H:%M}",
+        sign="+" if entry.delta > 0 else "−",
+        amount=abs(entry.delta),
+        what=translator(lang, f"balance-kind-{entry.kind.value}"),
+    )
 
 
 async def help_command(message: Message, lang: str, translator: Translator) -> None:

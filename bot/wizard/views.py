@@ -48,7 +48,13 @@ class View:
         return self.translator(self.lang, key, **params)
 
     def problems(self, problems: list[Problem]) -> str:
-        return "\n".join(self.t(p.key, **p.params) for p in problems)
+        return "\n".join(self.t(p.key, **self.named(p.params)) for p in problems)
+
+    def named(self, params: dict[str, str | int]) -> dict[str, str | int]:
+        """A problem's params with the mode code (t2v, fl2v …) replaced by the mode's translated name."""
+        if "mode" not in params:
+            return params
+        return {**params, "mode": self.t(f"mode-{params['mode']}")}
 
     def model(self, draft: Draft) -> VideoModel | None:
         offer = self.generations.offer(draft.model_key or "")

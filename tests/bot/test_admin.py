@@ -138,7 +138,7 @@ async def test_user_shows_balance_recent_generations_and_payments(rig: Rig, poll
     reply = await command(rig, "/user 5001")
     assert "Balance: 95 credits" in reply
     assert generation.id in reply and "Demo" in reply and "ready" in reply
-    assert charge in reply and "100 ⭐ → 100 cr" in reply
+    assert charge in reply and "100 ⭐ → 100 credits" in reply
     assert len(reply) <= 4096
 
 
@@ -211,9 +211,9 @@ async def test_stats_count_generations_by_status_and_model_and_stars_revenue(rig
     reply = await command(rig, "/stats")
     day, month = reply.split("\n\n")
     for block in (day, month):
-        assert "Generations: 3 (⏳ waiting: 1, ✅ ready: 2)" in block
-        assert "• Demo: 3 (15 credits)" in block
-        assert "Revenue: 100 ⭐ from 1 payments; refunded 0 ⭐ (0); net 100 ⭐" in block
+        assert "\n3 generations (⏳ waiting: 1, ✅ ready: 2)\n" in block
+        assert "• Demo: 3 generations (15 credits)" in block
+        assert "Revenue: 100 ⭐ from 1 payment; refunded 0 ⭐ (0 payments); net 100 ⭐" in block
         assert "Provider cost ≈ $0.00" in block
     assert day.startswith("📊 Last 24 hours") and month.startswith("📊 Last 30 days")
 

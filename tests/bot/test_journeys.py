@@ -55,8 +55,8 @@ async def test_a_russian_user_goes_through_the_whole_order_in_russian(rig: Rig, 
     summary = await order_demo(rig, "кот на доске для серфинга", language="ru")
     assert "кот на доске для серфинга" in summary["text"]
     labels = [b["text"] for row in summary["reply_markup"]["inline_keyboard"] for b in row]
-    assert any("Оплатить" in label for label in labels), labels
-    await press(rig, "Оплатить 5 кредитов")
+    assert any("Заплатить" in label for label in labels), labels
+    await press(rig, "Заплатить 5 кредитов")
     [generation] = await rig.store.list_user_generations(USER)
     await rig.settle(generation.id)
     [video] = await rig.telegram.wait_for(lambda t: [c for c in t.calls_of("sendVideo") if c.ok])

@@ -75,7 +75,7 @@ async def test_an_order_that_cannot_start_after_payment_keeps_the_credits(rig: R
     invoice_id = await invoice_for_demo(rig)
     assert await rig.telegram.pay(USER, invoice_id) is not None
     text = await reply(rig, lambda text: "could not be ordered" in text)
-    assert "You already have 1 videos in progress" in text and "(5 credits)" in text
+    assert "You already have 1 video in progress" in text and "(5 credits)" in text
     assert await rig.balance() == 5
     assert [g.id for g in await rig.store.list_user_generations(USER)] == [earlier.id]
     await rig.settle(earlier.id)

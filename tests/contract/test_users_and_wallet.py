@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
 
 from storage.errors import UnknownUserError
@@ -88,3 +91,33 @@ async def test_ledger_entry_for_unknown_user_raises(backend: BackendUnderTest) -
         await backend.store.apply_ledger_entry(
             NewLedgerEntry(user_id=404, delta=5, kind=LedgerKind.ADMIN, idempotency_key="admin:1:1")
         )
+
+
+async def test_a_new_user_gets_the_trial_credits_once_in_the_same_step(backend: BackendUnderTest) -> None:
+    store = backend.store
+    user = await store.ensure_user(11, username="bob", language="en", welcome_credits=10)
+    assert user.balance == 10, "the returned user already holds the trial credits"
+    again = await store.ensure_user(11, username="bob2", language="ru", welcome_credits=10)
+    assert (again.balance, again.username, again.language) == (10, "bob2", "en")
+    [entry] = await store.list_ledger(11)
+    assert (entry.kind, entry.delta, entry.idempotency_key, entry.balance_after) == (
+        LedgerKind.WELCOME,
+        10,
+        "welcome:11",
+        10,
+    )
+
+    await store.ensure_user(12, welcome_credits=0)
+    assert await store.list_ledger(12) == [], "no entry when the setting is 0"
+    assert (await store.ensure_user(12, welcome_credits=10)).balance == 0, "only new users get them"
+
+    figures = await store.stats(since=entry.created_at - timedelta(minutes=1))
+    assert (figures.welcome_credits, figures.welcome_users) == (10, 1)
+    later = await store.stats(since=entry.created_at + timedelta(minutes=1))
+    assert (later.welcome_credits, later.welcome_users) == (0, 0)
+
+
+async def test_parallel_first_updates_grant_the_trial_credits_once(backend: BackendUnderTest) -> None:
+    users = await asyncio.gather(*(backend.store.ensure_user(21, welcome_credits=7) for _ in range(20)))
+    assert {u.balance for u in users} == {7}
+    assert [e.kind for e in await backend.store.list_ledger(21)] == [LedgerKind.WELCOME]

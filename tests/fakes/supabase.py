@@ -8,14 +8,16 @@ SQLSTATEs mapped to PostgREST's HTTP statuses. Storage keeps objects on disk and
 bucket's size limit and MIME types from `storage.buckets` (§6), with Storage's "HTTP 400 with the
 logical status in the body" errors, signed URLs and serving them.
 
-It listens on HTTPS (a throwaway self-signed certificate), as a hosted project does, so signed links
-are `https://` like the real ones; `client_ssl_context` is what a client must trust. `tls=False` serves
-plain HTTP (as a local `supabase start` does) for code that cannot be handed that context.
+It listens on HTTPS (a throwaway self-signed certificate, made once per process for every double), as a
+hosted project does, so signed links are `https://` like the real ones; `client_ssl_context` is what a
+client must trust. `tls=False` serves plain HTTP (as a local `supabase start` does) for code that cannot
+be handed that context.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -103,6 +105,22 @@ def _self_signed() -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
+@functools.cache
+def _tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) TLS contexts for the process's one certificate: generating a key and a certificate,
+    and loading them, for every test's double would cost more than the rest of its start."""
+    cert, key = _self_signed()
+    folder = Path(tempfile.mkdtemp(prefix="fake-supabase-tls-"))
+    try:
+        (folder / "cert.pem").write_bytes(cert)
+        (folder / "key.pem").write_bytes(key)
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(folder / "cert.pem", folder / "key.pem")  # read now, not kept
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return server_ctx, ssl.create_default_context(cadata=cert.decode())
+
+
 def _storage_error(status: str, error: str, code: str, message: str) -> web.Response:
     """Storage answers HTTP 400 with the logical status in the body (reference/supabase.md §6)."""
     body = {"statusCode": status, "error": error, "code": code, "message": message}
@@ -129,7 +147,6 @@ class FakeSupabase:
         self._functions: dict[str, _Function | None] = {}
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
         self._sign_key = uuid.uuid4().bytes
-        self._certs = Path(tempfile.mkdtemp(prefix="fake-supabase-tls-"))
         self.url = ""
         self.client_ssl_context: ssl.SSLContext | None = None
         #: (method, path) of every request, for tests that check what went over the wire
@@ -138,12 +155,7 @@ class FakeSupabase:
     async def start(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
         self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=10)
-        cert, key = _self_signed()
-        (self._certs / "cert.pem").write_bytes(cert)
-        (self._certs / "key.pem").write_bytes(key)
-        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_ctx.load_cert_chain(self._certs / "cert.pem", self._certs / "key.pem")
-        self.client_ssl_context = ssl.create_default_context(cadata=cert.decode())
+        server_ctx, self.client_ssl_context = _tls_contexts()
 
         app = web.Application(client_max_size=1024**3)
         app.router.add_post("/rest/v1/rpc/{fn}", self._rpc)
@@ -168,7 +180,6 @@ class FakeSupabase:
             await self._runner.cleanup()
         if self._pool is not None:
             await self._pool.close()
-        shutil.rmtree(self._certs, ignore_errors=True)
 
     # auth
 

@@ -1,7 +1,9 @@
 """Fixtures that put the Supabase backend under test (a pytest plugin loaded by tests/conftest.py).
 
-By default: one real PostgreSQL per session (tests/fakes/postgres.py), a fresh migrated database per
-test, and the PostgREST + Storage double in front of it, reached by the real supabase-py client.
+By default: one real PostgreSQL per session (tests/fakes/postgres.py), started in the background while
+the suite is collected; a fresh migrated database per test (copied ahead of need, dropped after it in
+the background), and the PostgREST + Storage double in front of it, reached by the real supabase-py
+client.
 
 With SUPABASE_TEST_URL, SUPABASE_TEST_SERVICE_ROLE_KEY and SUPABASE_TEST_DB_URL set, the same tests
 also run against that real project (local `supabase start` or a disposable hosted one): the tables are
@@ -13,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -39,33 +41,64 @@ SERVICE_KEY = "sb_secret_" + "double-service-role-key-for-tests"
 ANON_KEY = "sb_publishable_" + "double-anon-key-for-tests"
 
 
-_server: PostgresServer | None = None
+_server: concurrent.futures.Future[PostgresServer] | None = None
 _server_lock = threading.Lock()
 
 
-def postgres() -> PostgresServer:
-    """The session's PostgreSQL, started (and the template migrated) on first use; works from sync code
-    and from inside a running event loop alike. `pytest_sessionfinish` stops it."""
+def _start_server(started: concurrent.futures.Future[PostgresServer]) -> None:
+    try:
+        server = PostgresServer.start()
+        try:
+            asyncio.run(server.build_template())  # this thread has no loop of its own
+            server.prepare_databases()
+        except BaseException:
+            server.stop()
+            raise
+        atexit.register(server.stop)  # also when the session ends abnormally
+    except BaseException as error:
+        started.set_exception(error)
+    else:
+        started.set_result(server)
+
+
+def start_postgres() -> concurrent.futures.Future[PostgresServer]:
+    """The session's PostgreSQL, started (and the template migrated) in a background thread on first call,
+    as soon as collection finds a test that needs it. `pytest_sessionfinish` stops it."""
     global _server
     with _server_lock:
         if _server is None:
-            server = PostgresServer.start()
-            try:
-                with ThreadPoolExecutor(1) as pool:
-                    pool.submit(asyncio.run, server.build_template()).result()
-            except BaseException:
-                server.stop()
-                raise
-            atexit.register(server.stop)  # also when the session ends abnormally
-            _server = server
+            _server = concurrent.futures.Future()
+            starter = threading.Thread(target=_start_server, args=(_server,), daemon=True)
+            starter.start()
         return _server
+
+
+def postgres() -> PostgresServer:
+    """The session's PostgreSQL, waiting for it to be ready (from sync code; async code awaits
+    `asyncio.wrap_future(start_postgres())`)."""
+    return start_postgres().result()
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    if {"postgres_db", "postgres_server"} & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    return "supabase" in (params.get("backend"), params.get("rig_backend"))
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Start the server while the rest of the suite is collected, not when the first such test runs."""
+    if _server is None and not item.config.option.collectonly and _needs_postgres(item):
+        start_postgres()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     global _server
-    if _server is not None:
-        _server.stop()
-        _server = None
+    with _server_lock:
+        started, _server = _server, None
+    if started is not None and started.exception() is None:
+        started.result().stop()
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +135,7 @@ class _DoubleMediaStore(SupabaseMediaStore):
 async def open_double_backend(root: Path) -> tuple[SupabaseStore, SupabaseMediaStore, FakeSupabase]:
     """supabase-py → the protocol double → a fresh migrated PostgreSQL database."""
     await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
-    server = postgres()
+    server = await asyncio.wrap_future(start_postgres())
     name = await server.create_database()
     fake = FakeSupabase(
         server.dsn(name), service_key=SERVICE_KEY, anon_key=ANON_KEY, storage_root=root / "fake-storage"

@@ -104,7 +104,7 @@ async def test_scheduler_runs_ticks_without_overlap_and_stop_releases_leases(rig
     scheduler.start()  # inside the running loop, as the bot does
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"poll", "hard-timeouts", "media-retention"}
+        assert set(jobs) == {"poll", "hard-timeouts", "heartbeat", "media-retention"}
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values()), "ticks never overlap"
         submitted = await rig.telegram.wait_for(lambda t: t.calls_of("sendMessage"))
         assert submitted, "the first tick ran at start and submitted the generation"

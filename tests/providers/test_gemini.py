@@ -688,7 +688,7 @@ async def test_a_stalled_file_is_a_transient_error(fake: FakeGemini, sleeps: Sle
     adapter = make_provider(fake, sleeps, read_timeout=0.2)
     try:
         status = await succeeded(fake, adapter)
-        fake.cdn_stall = 2.0
+        fake.cdn_stall = True
         with pytest.raises(UnavailableError, match="download failed"):
             await collect(adapter.download(status, max_bytes=len(VIDEO)))
     finally:

@@ -39,14 +39,19 @@ async def rpc(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
 
 async def in_parallel(count: int, make: Callable[[int], Awaitable[T]]) -> list[T]:
     """`count` calls released together, each on its own connection."""
-    gate = asyncio.Event()
+    gate, all_waiting = asyncio.Event(), asyncio.Event()
+    waiting = 0
 
     async def one(i: int) -> T:
+        nonlocal waiting
+        waiting += 1
+        if waiting == count:
+            all_waiting.set()
         await gate.wait()
         return await make(i)
 
     tasks = [asyncio.create_task(one(i)) for i in range(count)]
-    await asyncio.sleep(0)  # let every task reach the gate before it opens
+    await all_waiting.wait()  # every task is at the gate before it opens
     gate.set()
     return await asyncio.gather(*tasks)
 

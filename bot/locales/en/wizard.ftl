@@ -1,13 +1,23 @@
 # The generation wizard (/generate)
 wizard-choose-model = 🎬 Choose a model:
-wizard-model-button = { $model } — from { $price } credits
+wizard-model-button = { $model } — from { $price } { $price ->
+        [one] credit
+       *[other] credits
+    }
 wizard-choose-mode = ✨ { $model }: what do you want to make?
-wizard-mode-t2v = 📝 Text → video
-wizard-mode-i2v = 🖼 Image → video
-wizard-mode-fl2v = 🎞 First and last frame → video
-wizard-mode-ref2v = 🧩 Reference images → video
-wizard-mode-extend = ⏩ Extend a video
-wizard-mode-remix = 🔀 Remix a video
+# Mode names: the codes (t2v, i2v …) never reach the user; error messages use mode-*, buttons wizard-mode-*.
+mode-t2v = Text → video
+mode-i2v = Image → video
+mode-fl2v = First and last frame → video
+mode-ref2v = Reference images → video
+mode-extend = Extend a video
+mode-remix = Remix a video
+wizard-mode-t2v = 📝 { mode-t2v }
+wizard-mode-i2v = 🖼 { mode-i2v }
+wizard-mode-fl2v = 🎞 { mode-fl2v }
+wizard-mode-ref2v = 🧩 { mode-ref2v }
+wizard-mode-extend = ⏩ { mode-extend }
+wizard-mode-remix = 🔀 { mode-remix }
 wizard-choose-settings = ⚙️ { $model } · { $mode }
     Choose the settings (the usual ones are preselected), then press Continue.
 wizard-seconds = { $seconds } s
@@ -16,10 +26,16 @@ wizard-audio-off = 🔇 Silent
 wizard-next = Continue ➡️
 wizard-send-first = 🖼 Send the image for the first frame: a photo or an image file (JPEG, PNG or WEBP, up to { $max_mb } MB).
 wizard-send-last = 🖼 Now send the image for the last frame: a photo or an image file (JPEG, PNG or WEBP, up to { $max_mb } MB).
-wizard-send-refs = 🧩 Send 1 to { $max } reference images, as photos or image files (JPEG, PNG or WEBP, up to { $max_mb } MB each). Received: { $count }.
+wizard-send-refs = 🧩 { $max ->
+        [one] Send 1 reference image, as a photo or an image file (JPEG, PNG or WEBP, up to { $max_mb } MB).
+       *[other] Send 1 to { $max } reference images, as photos or image files (JPEG, PNG or WEBP, up to { $max_mb } MB each).
+    } Received: { $count }.
 wizard-keep-image = Keep this image ➡️
 wizard-refs-done = Done ➡️
-wizard-enter-prompt = ✍️ Describe the video you want (up to { $max } characters).
+wizard-enter-prompt = ✍️ Describe the video you want (up to { $max } { $max ->
+        [one] character
+       *[other] characters
+    }).
 wizard-current-prompt = Current description: { $prompt }
 wizard-keep-prompt = Keep this description ➡️
 wizard-summary-title = 📋 Your video
@@ -27,9 +43,18 @@ wizard-summary-model = Model: { $model } · { $mode }
 wizard-summary-settings = Settings: { $duration } · { $aspect } · { $resolution } · { $audio }
 wizard-summary-images = Images: { $count }
 wizard-summary-prompt = Description: { $prompt }
-wizard-summary-price = Price: { $price } credits
-wizard-pay-credits = 💳 Pay { $price } credits
-wizard-pay-stars = ⭐ Pay { $stars } Stars
+wizard-summary-price = Price: { $price } { $price ->
+        [one] credit
+       *[other] credits
+    }
+wizard-pay-credits = 💳 Pay { $price } { $price ->
+        [one] credit
+       *[other] credits
+    }
+wizard-pay-stars = ⭐ Pay { $stars } { $stars ->
+        [one] Star
+       *[other] Stars
+    }
 wizard-change = ✏️ Change a setting
 wizard-change-what = ✏️ What do you want to change?
 wizard-change-model = Model
@@ -44,11 +69,23 @@ wizard-cancel = ✖ Cancel
 wizard-cancelled = Cancelled. Send /generate to start again.
 wizard-stale = This menu is out of date. Send /generate to start again.
 wizard-option-unavailable = This option is not available.
-wizard-started = ✅ Ordered: { $model } for { $price } credits. Your balance: { $balance } credits.
+wizard-started = ✅ Ordered: { $model } for { $price } { $price ->
+        [one] credit
+       *[other] credits
+    }. Your balance: { $balance } { $balance ->
+        [one] credit
+       *[other] credits
+    }.
     I'll send the video here as soon as it is ready.
 wizard-stars-hint = You can pay for this video with Telegram Stars instead.
-wizard-limit-active = You already have { $limit } videos in progress. Please wait until one is ready, then try again.
-wizard-limit-rate = You can order at most { $limit } videos a minute. Please wait a moment and try again.
+wizard-limit-active = You already have { $limit } { $limit ->
+        [one] video
+       *[other] videos
+    } in progress. Please wait until one is ready, then try again.
+wizard-limit-rate = You can order at most { $limit } { $limit ->
+        [one] video
+       *[other] videos
+    } a minute. Please wait a moment and try again.
 wizard-image-download-failed = I could not download this file from Telegram. Please send it again.
 wizard-expects-image = Please send an image: a photo or an image file.
 wizard-expects-text = Please type the description as a text message.

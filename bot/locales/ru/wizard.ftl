@@ -1,13 +1,23 @@
 # Мастер генерации (/generate)
 wizard-choose-model = 🎬 Выберите модель:
-wizard-model-button = { $model } — от { $price } кредитов
+wizard-model-button = { $model } — от { $price } { $price ->
+        [one] кредита
+       *[other] кредитов
+    }
 wizard-choose-mode = ✨ { $model }: что будем делать?
-wizard-mode-t2v = 📝 Текст → видео
-wizard-mode-i2v = 🖼 Изображение → видео
-wizard-mode-fl2v = 🎞 Первый и последний кадр → видео
-wizard-mode-ref2v = 🧩 Референсы → видео
-wizard-mode-extend = ⏩ Продолжить видео
-wizard-mode-remix = 🔀 Ремикс видео
+# Названия режимов: коды (t2v, i2v …) пользователю не показываются; ошибки используют mode-*, кнопки wizard-mode-*.
+mode-t2v = Текст → видео
+mode-i2v = Изображение → видео
+mode-fl2v = Первый и последний кадр → видео
+mode-ref2v = Референсы → видео
+mode-extend = Продлить видео
+mode-remix = Ремикс видео
+wizard-mode-t2v = 📝 { mode-t2v }
+wizard-mode-i2v = 🖼 { mode-i2v }
+wizard-mode-fl2v = 🎞 { mode-fl2v }
+wizard-mode-ref2v = 🧩 { mode-ref2v }
+wizard-mode-extend = ⏩ { mode-extend }
+wizard-mode-remix = 🔀 { mode-remix }
 wizard-choose-settings = ⚙️ { $model } · { $mode }
     Выберите настройки (обычные уже отмечены) и нажмите «Продолжить».
 wizard-seconds = { $seconds } с
@@ -16,10 +26,19 @@ wizard-audio-off = 🔇 Без звука
 wizard-next = Продолжить ➡️
 wizard-send-first = 🖼 Отправьте изображение для первого кадра: фото или файл (JPEG, PNG или WEBP, до { $max_mb } МБ).
 wizard-send-last = 🖼 Теперь отправьте изображение для последнего кадра: фото или файл (JPEG, PNG или WEBP, до { $max_mb } МБ).
-wizard-send-refs = 🧩 Отправьте от 1 до { $max } референсных изображений — фото или файлы (JPEG, PNG или WEBP, до { $max_mb } МБ каждый). Получено: { $count }.
+wizard-send-refs = 🧩 { $max ->
+        [1] Отправьте 1 референсное изображение — фото или файл (JPEG, PNG или WEBP, до { $max_mb } МБ).
+       *[other] Отправьте от 1 до { $max } { $max ->
+            [one] референсного изображения
+           *[other] референсных изображений
+        } — фото или файлы (JPEG, PNG или WEBP, до { $max_mb } МБ каждый).
+    } Получено: { $count }.
 wizard-keep-image = Оставить это изображение ➡️
 wizard-refs-done = Готово ➡️
-wizard-enter-prompt = ✍️ Опишите видео, которое хотите получить (до { $max } символов).
+wizard-enter-prompt = ✍️ Опишите видео, которое хотите получить (до { $max } { $max ->
+        [one] символа
+       *[other] символов
+    }).
 wizard-current-prompt = Текущее описание: { $prompt }
 wizard-keep-prompt = Оставить это описание ➡️
 wizard-summary-title = 📋 Ваше видео
@@ -27,9 +46,24 @@ wizard-summary-model = Модель: { $model } · { $mode }
 wizard-summary-settings = Настройки: { $duration } · { $aspect } · { $resolution } · { $audio }
 wizard-summary-images = Изображений: { $count }
 wizard-summary-prompt = Описание: { $prompt }
-wizard-summary-price = Стоимость: { $price } кредитов
-wizard-pay-credits = 💳 Оплатить { $price } кредитов
-wizard-pay-stars = ⭐ Оплатить { $stars } Stars
+wizard-summary-price = Стоимость: { $price } { $price ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }
+wizard-pay-credits = 💳 Заплатить { $price } { $price ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }
+wizard-pay-stars = ⭐ Заплатить { $stars } { $stars ->
+        [one] звезду
+        [few] звезды
+        [many] звёзд
+       *[other] звезды
+    }
 wizard-change = ✏️ Изменить настройки
 wizard-change-what = ✏️ Что изменить?
 wizard-change-model = Модель
@@ -44,9 +78,19 @@ wizard-cancel = ✖ Отмена
 wizard-cancelled = Отменено. Отправьте /generate, чтобы начать заново.
 wizard-stale = Это меню устарело. Отправьте /generate, чтобы начать заново.
 wizard-option-unavailable = Этот вариант недоступен.
-wizard-started = ✅ Заказано: { $model } за { $price } кредитов. Ваш баланс: { $balance } кредитов.
+wizard-started = ✅ Заказано: { $model } за { $price } { $price ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }. Ваш баланс: { $balance } { $balance ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }.
     Пришлю видео сюда, как только оно будет готово.
-wizard-stars-hint = Это видео можно оплатить и Telegram Stars.
+wizard-stars-hint = Это видео можно оплатить и звёздами Telegram.
 wizard-limit-active = У вас уже { $limit } видео в работе. Дождитесь, пока одно из них будет готово, и попробуйте снова.
 wizard-limit-rate = Можно заказать не больше { $limit } видео в минуту. Подождите немного и попробуйте снова.
 wizard-image-download-failed = Не удалось скачать этот файл из Telegram. Отправьте его ещё раз.

@@ -4,12 +4,12 @@ admin-topup-usage = 用法：/topup <用户 id 或 @用户名> <数量> [原因]
 admin-deduct-usage = 用法：/deduct <用户 id 或 @用户名> <数量> [原因]。数量为 1 到 { $max } 的整数。
 admin-user-not-found = 找不到用户 { $ref }。请使用数字 id，或已启动过机器人的用户的 @用户名。
 admin-already-applied = 该命令已执行过。余额：{ $balance } 积分。
-admin-deduct-too-much = 无法从 { $user } 扣除 { $amount } 积分：余额只有 { $balance }。未做任何更改。
+admin-deduct-too-much = 无法从 { $user } 扣除 { $amount } 积分：余额只有 { $balance } 积分。未做任何更改。
 admin-topup-done = ✅ 已为 { $user } 增加 { $amount } 积分。余额：{ $balance } 积分。
 admin-deduct-done = ✅ 已从 { $user } 扣除 { $amount } 积分。余额：{ $balance } 积分。
 admin-notify-failed = 无法通知用户 { $user }（已屏蔽机器人或从未启动过）。
-admin-notify-topup = 🎁 管理员为你增加了 { $amount } 积分。当前余额：{ $balance } 积分。
-admin-notify-deduct = 管理员从你的余额中扣除了 { $amount } 积分。当前余额：{ $balance } 积分。
+admin-notify-topup = 🎁 管理员为您增加了 { $amount } 积分。当前余额：{ $balance } 积分。
+admin-notify-deduct = 管理员从您的余额中扣除了 { $amount } 积分。当前余额：{ $balance } 积分。
 admin-notify-reason = 原因：{ $reason }
 admin-user-usage = 用法：/user <用户 id 或 @用户名>
 admin-user-header = 👤 { $user }
@@ -32,20 +32,20 @@ admin-refund-unknown = 我们的记录中没有付款 { $charge }。如仍要通
 admin-refund-already = 付款 { $charge } 已经退款。
 admin-refund-not-found = Telegram 找不到该用户的付款 { $charge }。
 admin-refund-failed = Telegram 拒绝退款 { $charge }：{ $error }
-admin-refund-done = ✅ 已为 { $charge } 退还 { $stars } ⭐。收回 { $credits } 积分中的 { $debited }；用户余额：{ $balance }。
+admin-refund-done = ✅ 已为 { $charge } 退还 { $stars } ⭐。收回 { $credits } 积分中的 { $debited } 积分；用户余额：{ $balance } 积分。
 admin-refund-done-untracked = ✅ Telegram 已向用户 { $user } 退还 { $charge }。我们没有这笔付款的记录，因此未收回积分。
 admin-stats-day = 📊 最近 24 小时
 admin-stats-month = 📊 最近 30 天
-admin-stats-generations = 生成：{ $total }（{ $statuses }）
-admin-stats-model = • { $model }：{ $count }（{ $credits } 积分）
+admin-stats-generations = { $total } 次生成（{ $statuses }）
+admin-stats-model = • { $model }：{ $count } 次生成（{ $credits } 积分）
 admin-stats-more-models = • … 另有 { $count } 个模型
 admin-stats-revenue = 收入：{ $stars } ⭐，来自 { $payments } 笔付款；已退款 { $refunded_stars } ⭐（{ $refunded } 笔）；净收入 { $net } ⭐
 admin-stats-cost = 服务商成本 ≈ ${ $usd }{ $unpriced ->
     [0] {""}
-   *[other] {" "}（另有 { $unpriced } 个视频在目录中没有价格）
+   *[other] （另有 { $unpriced } 个视频在目录中没有价格）
 }
-admin-stats-users = 新用户：{ $count }
-refund-notice = ⭐ 你支付的 { $stars } Stars 已退款。{ $debited ->
+admin-stats-users = { $count } 位新用户
+refund-notice = ⭐ 您支付的 { $stars } 颗星星已退款。{ $debited ->
     [0] 未收回积分。
    *[other] 已收回 { $debited } 积分。
-} 当前余额：{ $balance } 积分。
+}当前余额：{ $balance } 积分。

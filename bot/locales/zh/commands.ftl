@@ -6,11 +6,11 @@ menu-buy = ⭐ 购买积分
 menu-balance = 💰 余额
 help =
     🎬 /generate — 生成视频：选择模型和设置，按模式需要添加图片，描述视频，然后用积分或 Telegram 星星付款。
-    📚 /library — 你的视频：重新发送、再次生成、延长或改编、删除。
-    💰 /balance — 你的积分。⭐ /buy — 用 Telegram 星星购买积分。
+    📚 /library — 您的视频：重新发送、再次生成、延长或重混、删除。
+    💰 /balance — 您的积分。⭐ /buy — 用 Telegram 星星购买积分。
     🌐 /language — 更改语言。✖ /cancel — 停止当前操作。
     💬 /paysupport — 付款问题与退款。
-    如果生成失败，积分会自动退回你的余额。
+    如果生成失败，积分会自动退回您的余额。
 language-choose = 请选择语言：
 language-set = 语言已切换为中文。
 cancel-nothing = 没有可取消的操作。

@@ -1,20 +1,20 @@
 # 简体中文。
 
-start-welcome = 你好，{ $name }！我可以用 Veo、Sora、Vidu、Kling 等 AI 模型为你生成视频。
-    你的余额：{ $balance } 积分。
-balance = 你的余额：{ $balance } 积分。
+start-welcome = 您好，{ $name }！我可以用 Veo、Sora、Vidu、Kling 等 AI 模型为您生成视频。
+    您的余额：{ $balance } 积分。
+balance = 您的余额：{ $balance } 积分。
 unknown-command = 抱歉，我不认识这个命令。发送 /help 查看我能做什么。
-insufficient-funds = 积分不足：需要 { $price }，你有 { $balance }，还差 { $shortfall }。
+insufficient-funds = 积分不足：需要 { $price } 积分，您有 { $balance } 积分，还差 { $shortfall } 积分。
 
 error-model-mismatch = 该请求不属于模型 { $model }。
 error-model-unavailable = 该模型当前不可用。
-error-mode-unsupported = { $model } 不支持这种视频（{ $mode }）。
+error-mode-unsupported = { $model } 不支持“{ $mode }”模式。
 error-duration-not-allowed = 不支持该时长。可选：{ $allowed } 秒。
 error-aspect-not-allowed = 不支持该画面比例。可选：{ $allowed }。
 error-resolution-not-allowed = 不支持该分辨率。可选：{ $allowed }。
 error-audio-always = { $model } 总是生成声音，无法关闭。
 error-audio-unsupported = { $model } 只能生成无声视频。
-error-prompt-empty = 请描述你想要的视频。
+error-prompt-empty = 请描述您想要的视频。
 error-prompt-too-long = 描述太长：{ $length } 个字符，最多 { $max } 个。
 error-negative-prompt-unsupported = { $model } 不支持负面提示词。
 error-negative-prompt-too-long = 负面提示词太长：最多 { $max } 个字符。
@@ -22,10 +22,10 @@ error-seed-unsupported = { $model } 不支持随机种子。
 error-seed-range = 随机种子必须是 0 到 { $max } 之间的整数。
 error-first-frame-required = 请发送首帧图片。
 error-last-frame-required = 请发送尾帧图片。
-error-image-not-expected = 此模式（{ $mode }）不使用该图片。
+error-image-not-expected = “{ $mode }”模式不使用该图片。
 error-reference-count = 请发送 1 到 { $max } 张参考图（当前 { $count } 张）。
-error-source-required = 请在 /library 中选择要延续的视频。
-error-source-not-expected = 此模式（{ $mode }）不延续之前的视频。
+error-source-required = 请在 /library 中选择要延长或重混的视频。
+error-source-not-expected = “{ $mode }”模式不使用之前的视频。
 error-no-route = 目前没有服务商能以这些设置生成 { $model }。请尝试其他设置。
 
 rule-hd-needs-8s = 1080p 和 4K 视频时长为 8 秒。请选择 8 秒或更低的分辨率。
@@ -59,7 +59,7 @@ failure-invalid_request = ❌ 服务商不接受这些设置。
 failure-download_failed = ❌ 无法从服务商下载已完成的视频。
 failure-too_large = ❌ 生成的视频超出了本机器人可存储的大小。
 failure-model_unavailable = ❌ 此模型已不可用。
-failure-source_unavailable = ❌ 要延续的视频已不可用。
+failure-source_unavailable = ❌ 要延长或重混的视频已不可用。
 failure-image_unavailable = ❌ 无法读取您的图片以提交给服务商。
 failure-cancelled = 生成已取消。
 cancel-done = 已取消。{ $credits } 积分已退回您的余额。

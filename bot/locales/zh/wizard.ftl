@@ -2,12 +2,19 @@
 wizard-choose-model = 🎬 请选择模型：
 wizard-model-button = { $model } — { $price } 积分起
 wizard-choose-mode = ✨ { $model }：您想制作什么？
-wizard-mode-t2v = 📝 文字 → 视频
-wizard-mode-i2v = 🖼 图片 → 视频
-wizard-mode-fl2v = 🎞 首尾帧 → 视频
-wizard-mode-ref2v = 🧩 参考图 → 视频
-wizard-mode-extend = ⏩ 延长视频
-wizard-mode-remix = 🔀 重新混剪视频
+# 模式名称：代码（t2v、i2v …）不会显示给用户；错误消息使用 mode-*，按钮使用 wizard-mode-*。
+mode-t2v = 文字 → 视频
+mode-i2v = 图片 → 视频
+mode-fl2v = 首尾帧 → 视频
+mode-ref2v = 参考图 → 视频
+mode-extend = 延长视频
+mode-remix = 重混视频
+wizard-mode-t2v = 📝 { mode-t2v }
+wizard-mode-i2v = 🖼 { mode-i2v }
+wizard-mode-fl2v = 🎞 { mode-fl2v }
+wizard-mode-ref2v = 🧩 { mode-ref2v }
+wizard-mode-extend = ⏩ { mode-extend }
+wizard-mode-remix = 🔀 { mode-remix }
 wizard-choose-settings = ⚙️ { $model } · { $mode }
     请选择设置（已预选常用设置），然后点击“继续”。
 wizard-seconds = { $seconds } 秒
@@ -29,7 +36,7 @@ wizard-summary-images = 图片：{ $count } 张
 wizard-summary-prompt = 描述：{ $prompt }
 wizard-summary-price = 价格：{ $price } 积分
 wizard-pay-credits = 💳 支付 { $price } 积分
-wizard-pay-stars = ⭐ 支付 { $stars } Stars
+wizard-pay-stars = ⭐ 支付 { $stars } 颗星星
 wizard-change = ✏️ 修改设置
 wizard-change-what = ✏️ 您想修改什么？
 wizard-change-model = 模型
@@ -46,7 +53,7 @@ wizard-stale = 此菜单已过期。发送 /generate 重新开始。
 wizard-option-unavailable = 此选项不可用。
 wizard-started = ✅ 已下单：{ $model }，{ $price } 积分。您的余额：{ $balance } 积分。
     视频完成后我会立即发送到这里。
-wizard-stars-hint = 您也可以使用 Telegram Stars 支付此视频。
+wizard-stars-hint = 您也可以使用 Telegram 星星支付此视频。
 wizard-limit-active = 您已有 { $limit } 个视频正在生成。请等待其中一个完成后再试。
 wizard-limit-rate = 每分钟最多可下单 { $limit } 个视频。请稍候再试。
 wizard-image-download-failed = 无法从 Telegram 下载此文件。请重新发送。

@@ -139,13 +139,14 @@ class FakeGemini:
         self.expired_links: set[str] = set()  # the CDN answers 403 (signed URL expired) for these
         self.cdn_chunk = 1 << 14
         self.cdn_chunk_delay = 0.0
-        self.cdn_stall = 0.0
+        self.cdn_stall = False  # the CDN sends the headers, then nothing until close()
         self.cdn_content_length = True
         self.created: list[dict[str, Any]] = []
         self.seen: list[Seen] = []
         self.hits: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self._runners: list[web.AppRunner] = []
+        self._stall = asyncio.Event()
         self.url = ""
         self.cdn_url = ""
 
@@ -171,6 +172,7 @@ class FakeGemini:
         return f"http://{host}:{port}"
 
     async def close(self) -> None:
+        self._stall.set()
         for runner in self._runners:
             await runner.cleanup()
 
@@ -342,7 +344,7 @@ class FakeGemini:
             response.content_length = len(data)
         await response.prepare(request)
         if self.cdn_stall:
-            await asyncio.sleep(self.cdn_stall)  # the server is slow; the client's read timeout decides
+            await self._stall.wait()  # never set before close(): the client's read timeout decides
         for start in range(0, len(data), self.cdn_chunk):
             await response.write(data[start : start + self.cdn_chunk])
             if self.cdn_chunk_delay:

@@ -1,0 +1,110 @@
+"""`python -m bot health`, the container health check: it reads the heartbeat the running bot writes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from services.heartbeat import HEARTBEAT_FILE, MIN_STALE_SECONDS, problem
+from tests.conftest import TOKEN
+from tests.fakes.telegram import FakeTelegram
+
+STARTUP_DEADLINE_SECONDS = 30
+
+
+def health(data: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SYSTEMROOT")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "health"],
+        cwd=cwd,
+        env={**clean, "BOT_TOKEN": TOKEN, "DATA_DIR": str(data), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_fresh_stale_and_missing_heartbeats(tmp_path: Path) -> None:
+    beat = tmp_path / HEARTBEAT_FILE
+    assert problem(beat, max_age=30) == f"unhealthy: no heartbeat at {beat} (is the bot running?)"
+    beat.touch()
+    written = beat.stat().st_mtime
+    assert problem(beat, max_age=30, now=written + 29) is None
+    stale = problem(beat, max_age=30, now=written + 95)
+    assert stale == f"unhealthy: heartbeat {beat} is 95 s old (limit 30 s)"
+
+
+def test_health_command_exit_codes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    missing = health(data, tmp_path)
+    assert missing.returncode == 1
+    beat = data / HEARTBEAT_FILE
+    assert missing.stderr.splitlines() == [f"unhealthy: no heartbeat at {beat} (is the bot running?)"]
+
+    data.mkdir()
+    beat.touch()
+    fresh = health(data, tmp_path)
+    assert (fresh.returncode, fresh.stderr) == (0, ""), fresh.stderr
+    assert fresh.stdout.startswith("healthy")
+
+    old = time.time() - 10 * MIN_STALE_SECONDS
+    os.utime(beat, (old, old))
+    stale = health(data, tmp_path)
+    assert stale.returncode == 1
+    [line] = stale.stderr.splitlines()
+    assert line.startswith(f"unhealthy: heartbeat {beat} is ") and "limit 30 s" in line
+
+    slow = health(data, tmp_path, POLL_INTERVAL_SECONDS="200")
+    assert slow.returncode == 0, "the limit grows with the poll interval (3 intervals)"
+
+
+async def test_the_running_bot_writes_the_heartbeat_in_long_polling(tmp_path: Path) -> None:
+    """No web app here (PUBLIC_BASE_URL unset): the heartbeat alone tells that the bot is alive."""
+    telegram = FakeTelegram(TOKEN)
+    await telegram.start()
+    data = tmp_path / "data"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": telegram.url,
+        "DATA_DIR": str(data),
+        "DEMO_MODE": "true",
+        "POLL_INTERVAL_SECONDS": "0.2",
+        "LOG_LEVEL": "debug",  # APScheduler's demoted per-run lines show the heartbeat job ran
+    }
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert bot.stdout is not None
+    lines: list[str] = []
+
+    async def heartbeat_ran() -> None:
+        while True:
+            line = (await bot.stdout.readline()).decode()
+            assert line, "the bot exited:\n" + "".join(lines)
+            lines.append(line)
+            if 'Job "beat' in line and "executed successfully" in line:
+                return
+
+    try:
+        await asyncio.wait_for(heartbeat_ran(), timeout=STARTUP_DEADLINE_SECONDS)
+        assert (data / HEARTBEAT_FILE).is_file()
+        result = await asyncio.to_thread(health, data, tmp_path)
+        assert result.returncode == 0, result.stderr
+    finally:
+        if bot.returncode is None:
+            bot.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.wait_for(bot.communicate(), timeout=30)
+        await telegram.close()
+    log = "".join(lines) + rest.decode()
+    assert bot.returncode == 0, log
+    assert " DEBUG apscheduler.executors.default: " in log, "demoted, not silenced"
+    assert " INFO apscheduler" not in log
+    assert TOKEN not in log
