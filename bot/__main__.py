@@ -15,9 +15,8 @@ from services.settings import ConfigError, load_settings
 log = logging.getLogger("bot")
 
 
-def main(argv: list[str] | None = None, *, telegram_wait: float | None = None) -> int:
-    """The exit status is an ExitCode (README, "Exit status"). `telegram_wait`: how long the start retries
-    an unreachable Bot API, by default bot.startup.TELEGRAM_WAIT_SECONDS."""
+def main(argv: list[str] | None = None) -> int:
+    """The exit status is an ExitCode (README, "Exit status")."""
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     parser.add_argument("command", nargs="?", choices=("run", "check", "health"), default="run")
     args = parser.parse_args(argv)
@@ -40,14 +39,13 @@ def main(argv: list[str] | None = None, *, telegram_wait: float | None = None) -
         return check_health(settings)
 
     from bot.app import run
-    from bot.startup import TELEGRAM_WAIT_SECONDS, RedactingFormatter, describe_failure
+    from bot.startup import RedactingFormatter, describe_failure
 
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", settings))
     logging.basicConfig(level=settings.log_level, handlers=[handler])
     try:
-        wait = TELEGRAM_WAIT_SECONDS if telegram_wait is None else telegram_wait
-        asyncio.run(run(settings, catalog, telegram_wait=wait))
+        asyncio.run(run(settings, catalog))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return ExitCode.CONFIG

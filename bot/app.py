@@ -19,7 +19,7 @@ from bot.commands import register_commands
 from bot.delivery import TelegramNotifier
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
-from bot.startup import TELEGRAM_WAIT_SECONDS, ExitCode, StartupError, api_url, reach_telegram
+from bot.startup import ExitCode, StartupError, api_url, reach_telegram
 from bot.telegram_retry import RetryRequests, quiet_polling_backoff
 from bot.web import build_web_app, start_web_app
 from services.catalog import Catalog
@@ -40,10 +40,10 @@ def build_bot(settings: Settings) -> Bot:
     return bot
 
 
-async def run(settings: Settings, catalog: Catalog, *, telegram_wait: float = TELEGRAM_WAIT_SECONDS) -> None:
+async def run(settings: Settings, catalog: Catalog) -> None:
     """Start everything, serve until SIGTERM/SIGINT, stop. A start that cannot work fails early, local
     problems (storage) before Telegram, as StartupError or a typed error that bot.startup describes;
-    `telegram_wait` is how long an unreachable Bot API is retried first."""
+    an unreachable Bot API is retried for TELEGRAM_STARTUP_WAIT_SECONDS first."""
     await reach_storage(settings)
     backends = await open_backends(settings)
     bot = build_bot(settings)
@@ -78,7 +78,7 @@ async def run(settings: Settings, catalog: Catalog, *, telegram_wait: float = TE
     scheduler = build_scheduler(poller, settings)
     web = None
     try:
-        me = await reach_telegram(bot, api_url(settings), wait=telegram_wait)
+        me = await reach_telegram(bot, api_url(settings), wait=settings.telegram_startup_wait_seconds)
         log.info("Telegram Bot API at %s: this is @%s", api_url(settings), me.username)
         await register_commands(bot, translator, settings.admin_ids)
         if settings.public_base_url is not None or settings.webhook_url is not None:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 
-from bot.handlers import admin, fallback, language, library, payments, progress, refunds, start, wizard
+from bot.handlers import (
+    admin,
+    errors,
+    fallback,
+    language,
+    library,
+    payments,
+    progress,
+    refunds,
+    start,
+    wizard,
+)
 from bot.i18n import Translator
 from bot.middlewares import SkipRepeatedUpdates, UserContext
 from services.generations import GenerationService
@@ -35,6 +46,7 @@ def build_dispatcher(
     dispatcher.update.outer_middleware(SkipRepeatedUpdates())
     dispatcher.update.outer_middleware(UserContext())
     dispatcher.include_routers(
+        errors.build_router(),
         fallback.build_cancel_router(),
         admin.build_router(),
         library.build_router(),

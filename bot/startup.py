@@ -31,8 +31,6 @@ from storage.errors import StoragePathError, StorageServiceError, connection_rea
 
 log = logging.getLogger(__name__)
 
-#: How long the start keeps trying an unreachable Bot API before it gives up with TELEGRAM_UNREACHABLE.
-TELEGRAM_WAIT_SECONDS = 30.0
 #: Backoff between those tries: the first wait, doubled after each try up to the cap.
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 8.0
@@ -127,7 +125,7 @@ async def reach_telegram(
     bot: Bot,
     api_url: str,
     *,
-    wait: float = TELEGRAM_WAIT_SECONDS,
+    wait: float,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> User:

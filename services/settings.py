@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
     telegram_upload_limit_mb: int = Field(50, ge=1, le=2000)
+    telegram_startup_wait_seconds: float = Field(30.0, ge=0, le=3600)
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = Field(None, validate_default=True)
     public_base_url: AnyHttpUrl | None = None

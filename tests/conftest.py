@@ -16,6 +16,7 @@ from services.settings import Settings
 from storage.interfaces import MediaStore, Store
 from storage.local_media import LocalMediaStore
 from storage.sqlite import SqliteStore
+from tests.fakes.postgres import tmpfs_with_room
 from tests.fakes.sleeps import Sleeps
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -28,22 +29,15 @@ _LIVE = all(os.environ.get(f"SUPABASE_TEST_{name}") for name in ("URL", "SERVICE
 BACKENDS = ["sqlite", "supabase", *(["supabase-live"] if _LIVE else [])]
 
 
-#: tmpfs, for the tests' temporary directories when it has room: SQLite files, spooled uploads and fake
-#: servers' objects are made and deleted there without the disk's syncs, which halves the time of the
-#: file-heavy tests. An explicit --basetemp or PYTEST_DEBUG_TEMPROOT wins.
-_TMPFS = Path("/dev/shm")
-_TMPFS_ROOM = 2 * 1024**3
-
-
 def pytest_configure(config: pytest.Config) -> None:
+    """The tests' temporary directories go on tmpfs when it has room (tests/fakes/postgres.py): SQLite files,
+    spooled uploads and the fakes' stored objects are made and deleted there without the disk's syncs,
+    which halves the time of the file-heavy tests. An explicit --basetemp or PYTEST_DEBUG_TEMPROOT wins."""
     if config.option.basetemp or os.environ.get("PYTEST_DEBUG_TEMPROOT"):
         return
-    try:
-        stats = os.statvfs(_TMPFS)
-    except OSError:
-        return
-    if stats.f_bavail * stats.f_frsize >= _TMPFS_ROOM and os.access(_TMPFS, os.W_OK | os.X_OK):
-        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(_TMPFS)  # read by pytest when tmp_path is first used
+    tmpfs = tmpfs_with_room()
+    if tmpfs is not None:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(tmpfs)  # read by pytest when tmp_path is first used
 
 
 @pytest.fixture(autouse=True)

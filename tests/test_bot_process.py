@@ -53,7 +53,8 @@ async def test_bot_answers_start_in_the_users_language_and_stops_on_sigterm(tmp_
     )  # fmt: skip
     try:
         await telegram.send_text(42, "/start", language_code="ru", first_name="Иван")
-        reply = await asyncio.wait_for(telegram.sent.get(), timeout=30)
+        # a fresh `python -m bot` needs ~5 s of CPU to start (aiogram's models), far longer under load
+        reply = await asyncio.wait_for(telegram.sent.get(), timeout=60)
         assert reply.chat_id == 42
         assert reply.text.startswith("Привет, Иван!")
         assert "0 кредитов" in reply.text
@@ -176,7 +177,7 @@ async def test_a_telegram_outage_while_running_is_waited_out(tmp_path: Path) -> 
     output = Output(bot.stdout)
     try:
         await telegram.send_text(42, "/start")
-        await asyncio.wait_for(telegram.sent.get(), timeout=30)
+        await asyncio.wait_for(telegram.sent.get(), timeout=60)  # the start-up, as above
 
         await telegram.close()  # the outage: nothing listens on the Bot API's address any more
         generation_id = await order_demo(data, 42)

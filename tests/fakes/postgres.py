@@ -115,21 +115,22 @@ def _run_as() -> pwd.struct_passwd | None:
         return pwd.getpwuid(65534)
 
 
-#: Where the cluster's files go when there is room: on tmpfs, copying the template for a test and dropping
-#: the copy take milliseconds instead of the disk's tens to hundreds (fsync is off either way, so the server
-#: behaves the same). Elsewhere, or with less room than this, the system's temporary directory.
-_TMPFS = Path("/dev/shm")
-_TMPFS_ROOM = 2 * 1024**3
+#: tmpfs, for scratch files when it has room: there, copying the template for a test and dropping the copy
+#: take milliseconds instead of the disk's tens to hundreds (fsync is off either way, so the server behaves
+#: the same); tests/conftest.py puts the tests' temporary directories there too.
+TMPFS = Path("/dev/shm")
+TMPFS_ROOM = 2 * 1024**3
 
 
-def _scratch_parent() -> str | None:
+def tmpfs_with_room() -> Path | None:
+    """TMPFS when it is writable and has TMPFS_ROOM free, else None (use the system's temporary directory)."""
     try:
-        stats = os.statvfs(_TMPFS)
+        stats = os.statvfs(TMPFS)
     except OSError:
         return None
-    if stats.f_bavail * stats.f_frsize < _TMPFS_ROOM or not os.access(_TMPFS, os.W_OK | os.X_OK):
+    if stats.f_bavail * stats.f_frsize < TMPFS_ROOM or not os.access(TMPFS, os.W_OK | os.X_OK):
         return None
-    return str(_TMPFS)
+    return TMPFS
 
 
 def _reachable_copy(root: Path) -> Path:
@@ -267,7 +268,7 @@ class PostgresServer:
     @classmethod
     def start(cls) -> PostgresServer:
         account = _run_as()
-        root = Path(tempfile.mkdtemp(prefix="videobot-pg-", dir=_scratch_parent()))
+        root = Path(tempfile.mkdtemp(prefix="videobot-pg-", dir=tmpfs_with_room()))
         data = root / "data"
         data.mkdir()
         if account is not None:
