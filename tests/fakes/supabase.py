@@ -106,9 +106,10 @@ def _self_signed() -> tuple[bytes, bytes]:
 
 
 @functools.cache
-def _tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """(server, client) TLS contexts for the process's one certificate: generating a key and a certificate,
-    and loading them, for every test's double would cost more than the rest of its start."""
+def _tls() -> tuple[ssl.SSLContext, str]:
+    """The server context and the PEM certificate every double of this process serves: generating and
+    loading a key and certificate for each test's double would cost more than the rest of its start. (Each
+    double still hands out its own client context, cheap to make, as clients change theirs, e.g. ALPN.)"""
     cert, key = _self_signed()
     folder = Path(tempfile.mkdtemp(prefix="fake-supabase-tls-"))
     try:
@@ -118,7 +119,7 @@ def _tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
         server_ctx.load_cert_chain(folder / "cert.pem", folder / "key.pem")  # read now, not kept
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return server_ctx, ssl.create_default_context(cadata=cert.decode())
+    return server_ctx, cert.decode()
 
 
 def _storage_error(status: str, error: str, code: str, message: str) -> web.Response:
@@ -155,7 +156,8 @@ class FakeSupabase:
     async def start(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
         self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=10)
-        server_ctx, self.client_ssl_context = _tls_contexts()
+        server_ctx, cert = _tls()
+        self.client_ssl_context = ssl.create_default_context(cadata=cert)
 
         app = web.Application(client_max_size=1024**3)
         app.router.add_post("/rest/v1/rpc/{fn}", self._rpc)
