@@ -4,20 +4,14 @@ Bot API, and a clock the test moves. Every scenario ends with the money invarian
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
-import aiogram.client.session.aiohttp as aiogram_aiohttp
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.delivery import TelegramNotifier
@@ -41,7 +35,7 @@ from tests.conftest import TOKEN
 from tests.fakes.providers.openai_videos import FakeOpenAIVideos
 from tests.fakes.sleeps import Sleeps
 from tests.fakes.supabase_backend import open_rig_backend
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import FakeTelegram, LoopbackSession
 
 CATALOG = Path(__file__).with_name("catalog.toml")
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -149,26 +143,6 @@ class Rig:
         )
         self.extra_pollers.append(poller)
         return poller
-
-
-@functools.cache
-def _tls_context(**options: Any) -> ssl.SSLContext:
-    return ssl.create_default_context(**options)
-
-
-class LoopbackSession(AiohttpSession):
-    """aiogram's session for the fake Bot API, which is plain HTTP on loopback, minus two fixed costs that
-    buy nothing there: the TLS context aiogram builds from the CA bundle for every session (about 16 ms of
-    CPU; here one per process, never used), and the 250 ms its `close()` waits for TLS connections to
-    wind down (aiohttp's graceful-shutdown advice)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        with mock.patch.object(aiogram_aiohttp, "ssl", SimpleNamespace(create_default_context=_tls_context)):
-            super().__init__(**kwargs)
-
-    async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
 
 
 def adapter_factory(settings: Settings, sleeps: Sleeps) -> Callable[[str], VideoProvider]:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher, F, Router
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
@@ -38,7 +37,7 @@ from aiohttp import ClientSession
 from PIL import Image
 
 from tests.conftest import TOKEN
-from tests.fakes.telegram import BOT_ID, FakeTelegram
+from tests.fakes.telegram import BOT_ID, FakeTelegram, LoopbackSession
 
 USER = 42
 NOT_MODIFIED = "message is not modified"
@@ -84,7 +83,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake.url)))
+    bot = Bot(TOKEN, session=LoopbackSession(api=TelegramAPIServer.from_base(fake.url)))
     yield bot
     await bot.session.close()
 
