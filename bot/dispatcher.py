@@ -19,6 +19,8 @@ from bot.handlers import (
 from bot.i18n import Translator
 from bot.middlewares import SkipRepeatedUpdates, UserContext
 from services.generations import GenerationService
+from services.library import Library
+from services.payments import Payments
 from services.poller import Poller
 from services.settings import Settings
 from services.wallet import Wallet
@@ -34,12 +36,15 @@ def build_dispatcher(
     generations: GenerationService,
     poller: Poller,
 ) -> Dispatcher:
+    wallet = Wallet(store, welcome_credits=settings.welcome_credits)
     dispatcher = Dispatcher(
         store=store,
         media=media,
         settings=settings,
         translator=translator,
-        wallet=Wallet(store, welcome_credits=settings.welcome_credits),
+        wallet=wallet,
+        payments=Payments(store, wallet, generations, settings),
+        library=Library(store, media, generations),
         generations=generations,
         poller=poller,
     )

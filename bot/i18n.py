@@ -3,8 +3,8 @@
 Each feature keeps its texts in its own file (messages.ftl, wizard.ftl, payments.ftl ...); every
 language has the same files with the same keys (a test checks it).
 
-Handlers get texts through aiogram-i18n later; this loader also serves code outside a handler (the
-poller's messages, the `check` command, tests) and falls back to the default language, then to the key.
+Handlers, the poller's messages, the `check` command and tests all use this one loader; a missing text
+falls back to the default language, then to the key.
 """
 
 from __future__ import annotations

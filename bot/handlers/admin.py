@@ -13,9 +13,10 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 
-from bot.handlers.refunds import record_refund
 from bot.i18n import Translator
+from bot.stars import TelegramStars
 from services.generations import GenerationService
+from services.payments import PayerUnknown, Payments, RefundedUntracked, RefundRejected
 from services.settings import Settings
 from services.stats import by_model, by_status, provider_cost
 from services.wallet import Wallet
@@ -176,38 +177,30 @@ def payment_line(p: Payment, lang: str, translator: Translator) -> str:
 
 
 async def refund(
-    message: Message, command: CommandObject, bot: Bot, store: Store, lang: str, translator: Translator
+    message: Message, command: CommandObject, bot: Bot, payments: Payments, lang: str, translator: Translator
 ) -> None:
-    """refundStarPayment, then our books; a charge we have no record of needs the payer's id."""
+    """refundStarPayment, then our books (services/payments.py); a charge we have no record of needs the
+    payer's id."""
     parts = (command.args or "").split()
     if not 1 <= len(parts) <= 2:
         await message.answer(translator(lang, "admin-refund-usage"))
         return
     charge = parts[0]
-    payment = await store.get_payment(charge)
-    payer = payment.user_id if payment is not None else None
-    if payer is None and len(parts) == 2 and parts[1].isdigit():
-        payer = int(parts[1])
-    if payer is None:
-        await message.answer(translator(lang, "admin-refund-unknown", charge=charge))
-        return
-    try:
-        await bot.refund_star_payment(user_id=payer, telegram_payment_charge_id=charge)
-    except TelegramBadRequest as error:
-        if "CHARGE_ALREADY_REFUNDED" in error.message:
-            await record_refund(charge, store=store, bot=bot, translator=translator)  # keep our books in step
-            await message.answer(translator(lang, "admin-refund-already", charge=charge))
-        elif "CHARGE_NOT_FOUND" in error.message:
-            await message.answer(translator(lang, "admin-refund-not-found", charge=charge))
+    given = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
+    outcome = await payments.refund(charge, payer=given, telegram=TelegramStars(bot, translator))
+    if isinstance(outcome, PayerUnknown):
+        text = translator(lang, "admin-refund-unknown", charge=charge)
+    elif isinstance(outcome, RefundRejected):
+        if outcome.code == "already-refunded":
+            text = translator(lang, "admin-refund-already", charge=charge)
+        elif outcome.code == "not-found":
+            text = translator(lang, "admin-refund-not-found", charge=charge)
         else:
-            await message.answer(translator(lang, "admin-refund-failed", charge=charge, error=error.message))
-        return
-    outcome = await record_refund(charge, store=store, bot=bot, translator=translator)
-    if outcome is None:
-        await message.answer(translator(lang, "admin-refund-done-untracked", charge=charge, user=str(payer)))
-        return
-    await message.answer(
-        translator(
+            text = translator(lang, "admin-refund-failed", charge=charge, error=outcome.error)
+    elif isinstance(outcome, RefundedUntracked):
+        text = translator(lang, "admin-refund-done-untracked", charge=charge, user=str(outcome.payer))
+    else:
+        text = translator(
             lang,
             "admin-refund-done",
             charge=charge,
@@ -216,7 +209,7 @@ async def refund(
             credits=outcome.payment.credits,
             balance=outcome.balance,
         )
-    )
+    await message.answer(text)
 
 
 # ------------------------------------------------------------------ /stats

@@ -1,8 +1,8 @@
 """/library: the user's generations, newest first, paged by keyset; open, regenerate, extend, remix, delete.
 
 Callback data can be forged, so every press is checked: the cursor only positions a query scoped to the
-presser's own rows, and every action loads the generation through an ownership check (a foreign id looks
-the same as an unknown one).
+presser's own rows, and every action loads the generation through the library service's ownership check
+(services/library.py: a foreign id looks the same as an unknown one). This module only renders and sends.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,20 +27,17 @@ from bot.handlers.wizard import open_wizard
 from bot.i18n import Translator
 from services.catalog import SOURCE_MODES
 from services.generations import GenerationService
-from services.notifications import StoredVideo
+from services.library import GENERATION_ID, Library, Page, deletable
 from services.settings import Settings
-from storage.errors import StorageError
-from storage.interfaces import MediaStore, Store
-from storage.records import ACTIVE_STATUSES, Generation
+from storage.interfaces import MediaStore
+from storage.records import Generation
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 5
 EXCERPT = 60
 TEXT_LIMIT = 4096
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEWER, _OLDER = "n", "o"
-GENERATION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class LibraryPage(CallbackData, prefix="lb"):
@@ -80,42 +76,18 @@ def model_name(generations: GenerationService, key: str) -> str:
 # ------------------------------------------------------------------ the list
 
 
-async def load_page(
-    store: Store, user_id: int, direction: str | None = None, cursor: tuple[datetime, str] | None = None
-) -> tuple[list[Generation], bool, bool]:
-    """A page of at most PAGE_SIZE rows, and whether newer and older pages exist."""
-    if cursor is not None and direction == _NEWER:
-        rows = await store.list_user_generations(user_id, after=cursor, limit=PAGE_SIZE + 1)
-        if len(rows) > PAGE_SIZE:
-            return rows[-PAGE_SIZE:], True, True
-    elif cursor is not None and direction == _OLDER:
-        rows = await store.list_user_generations(user_id, before=cursor, limit=PAGE_SIZE + 1)
-        if rows:
-            newer = await store.list_user_generations(user_id, after=_position(rows[0]), limit=1)
-            return rows[:PAGE_SIZE], bool(newer), len(rows) > PAGE_SIZE
-    # The first page; also where a newer page would be short or an older one empty (rows deleted meanwhile).
-    rows = await store.list_user_generations(user_id, limit=PAGE_SIZE + 1)
-    return rows[:PAGE_SIZE], False, len(rows) > PAGE_SIZE
-
-
-def _position(generation: Generation) -> tuple[datetime, str]:
-    return generation.created_at, generation.id
-
-
 def render_page(
-    page: list[Generation],
-    newer: bool,
-    older: bool,
+    page: Page,
     *,
     lang: str,
     translator: Translator,
     generations: GenerationService,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    if not page:
+    if not page.rows:
         return translator(lang, "library-empty"), None
     lines = [translator(lang, "library-title")]
     builder = InlineKeyboardBuilder()
-    for number, generation in enumerate(page, start=1):
+    for number, generation in enumerate(page.rows, start=1):
         lines.append(
             translator(
                 lang,
@@ -131,14 +103,14 @@ def render_page(
             text=translator(lang, "library-button-open", number=number),
             callback_data=LibraryAction(action="open", id=generation.id),
         )
-    builder.adjust(len(page))
+    builder.adjust(len(page.rows))
     nav = []
-    if newer:
-        t, gid = cursor_of(page[0])
+    if page.newer:
+        t, gid = cursor_of(page.rows[0])
         data = LibraryPage(d=_NEWER, t=t, id=gid).pack()
         nav.append(InlineKeyboardButton(text=translator(lang, "library-button-newer"), callback_data=data))
-    if older:
-        t, gid = cursor_of(page[-1])
+    if page.older:
+        t, gid = cursor_of(page.rows[-1])
         data = LibraryPage(d=_OLDER, t=t, id=gid).pack()
         nav.append(InlineKeyboardButton(text=translator(lang, "library-button-older"), callback_data=data))
     if nav:
@@ -147,11 +119,6 @@ def render_page(
 
 
 # ------------------------------------------------------------------ one generation
-
-
-def deletable(generation: Generation) -> bool:
-    """Nothing more can happen to it: not in flight, and no delivery pending."""
-    return generation.status not in ACTIVE_STATUSES and generation.next_poll_at is None
 
 
 def actions_markup(
@@ -180,27 +147,11 @@ def actions_markup(
     return markup if markup.inline_keyboard else None
 
 
-async def stored_video(media: MediaStore, generation: Generation) -> StoredVideo | None:
-    if generation.result_path is None or generation.media_expired_at is not None:
-        return None
-    size = await media.size(generation.result_path)
-    if size is None:
-        return None
-    meta = generation.result_meta or {}
-    return StoredVideo(
-        path=generation.result_path,
-        size=size,
-        width=meta.get("width"),
-        height=meta.get("height"),
-        duration=meta.get("duration"),
-    )
-
-
 async def send_item(
     generation: Generation,
     *,
     bot: Bot,
-    store: Store,
+    library: Library,
     media: MediaStore,
     settings: Settings,
     lang: str,
@@ -222,16 +173,11 @@ async def send_item(
             return
         except TelegramBadRequest as error:
             log.warning("file_id of generation %s refused (%s); trying the stored file", generation.id, error)
-    video = await stored_video(media, generation)
+    video = await library.stored_video(generation)
     if video is not None:
         file_id = await sender.send(generation, video, lang=lang, model=model, reply_markup=markup)
         if file_id is not None:
-            await store.update_generation(
-                generation.id,
-                only_if=frozenset({generation.status}),
-                fields={"file_id": file_id},
-                now=datetime.now(UTC),
-            )
+            await library.remember_file_id(generation, file_id)
         return
     note = translator(lang, "library-unavailable") + "\n\n" if generation.result_path is not None else ""
     status = translator(lang, "library-status", status=generation.status.value)
@@ -266,11 +212,11 @@ async def edit_markup(bot: Bot, query: CallbackQuery, markup: InlineKeyboardMark
 
 
 async def show_library(
-    message: Message, lang: str, translator: Translator, store: Store, generations: GenerationService
+    message: Message, lang: str, translator: Translator, library: Library, generations: GenerationService
 ) -> None:
     assert message.from_user is not None
-    page, newer, older = await load_page(store, message.from_user.id)
-    text, markup = render_page(page, newer, older, lang=lang, translator=translator, generations=generations)
+    page = await library.page(message.from_user.id)
+    text, markup = render_page(page, lang=lang, translator=translator, generations=generations)
     await message.answer(text, reply_markup=markup)
 
 
@@ -279,12 +225,12 @@ async def library_from_menu(
     bot: Bot,
     lang: str,
     translator: Translator,
-    store: Store,
+    library: Library,
     generations: GenerationService,
 ) -> None:
     await query.answer()
-    page, newer, older = await load_page(store, query.from_user.id)
-    text, markup = render_page(page, newer, older, lang=lang, translator=translator, generations=generations)
+    page = await library.page(query.from_user.id)
+    text, markup = render_page(page, lang=lang, translator=translator, generations=generations)
     await bot.send_message(chat_of(query), text, reply_markup=markup)
 
 
@@ -303,15 +249,18 @@ async def turn_page(
     bot: Bot,
     lang: str,
     translator: Translator,
-    store: Store,
+    library: Library,
     generations: GenerationService,
 ) -> None:
     cursor = parse_cursor(callback_data)
     if cursor is None:
         await query.answer(translator(lang, "library-unknown-action"), show_alert=True)
         return
-    page, newer, older = await load_page(store, query.from_user.id, callback_data.d, cursor)
-    text, markup = render_page(page, newer, older, lang=lang, translator=translator, generations=generations)
+    if callback_data.d == _NEWER:
+        page = await library.page(query.from_user.id, after=cursor)
+    else:
+        page = await library.page(query.from_user.id, before=cursor)
+    text, markup = render_page(page, lang=lang, translator=translator, generations=generations)
     await show_page(query, bot, text, markup)
     await query.answer()
 
@@ -329,17 +278,11 @@ async def show_page(query: CallbackQuery, bot: Bot, text: str, markup: InlineKey
 
 
 async def owned(
-    query: CallbackQuery,
-    data: LibraryAction,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
+    query: CallbackQuery, data: LibraryAction, lang: str, translator: Translator, library: Library
 ) -> Generation | None:
     """The pressed generation if the presser owns it and has not deleted it; else answer "not found"."""
-    generation = None
-    if GENERATION_ID.fullmatch(data.id):
-        generation = await generations.get_for_user(data.id, query.from_user.id)
-    if generation is None or generation.hidden_at is not None:
+    generation = await library.own(data.id, query.from_user.id)
+    if generation is None:
         await query.answer(translator(lang, "library-not-found"), show_alert=True)
         return None
     return generation
@@ -351,19 +294,19 @@ async def open_item(
     bot: Bot,
     lang: str,
     translator: Translator,
-    store: Store,
+    library: Library,
     media: MediaStore,
     settings: Settings,
     generations: GenerationService,
 ) -> None:
-    generation = await owned(query, callback_data, lang, translator, generations)
+    generation = await owned(query, callback_data, lang, translator, library)
     if generation is None:
         return
     await query.answer()
     await send_item(
         dataclasses.replace(generation, chat_id=chat_of(query)),
         bot=bot,
-        store=store,
+        library=library,
         media=media,
         settings=settings,
         lang=lang,
@@ -379,10 +322,11 @@ async def regenerate(
     lang: str,
     translator: Translator,
     settings: Settings,
+    library: Library,
     generations: GenerationService,
 ) -> None:
     """The wizard again with the same settings; its summary shows today's price."""
-    generation = await owned(query, callback_data, lang, translator, generations)
+    generation = await owned(query, callback_data, lang, translator, library)
     if generation is None:
         return
     await start_wizard(query, state, dict(generation.request), lang, translator, settings, generations)
@@ -395,10 +339,11 @@ async def continue_video(
     lang: str,
     translator: Translator,
     settings: Settings,
+    library: Library,
     generations: GenerationService,
 ) -> None:
     """Extend or remix: offered only when the model can and the generation has a video."""
-    generation = await owned(query, callback_data, lang, translator, generations)
+    generation = await owned(query, callback_data, lang, translator, library)
     if generation is None:
         return
     offer = generations.offer(generation.model)
@@ -442,9 +387,9 @@ async def ask_delete(
     bot: Bot,
     lang: str,
     translator: Translator,
-    generations: GenerationService,
+    library: Library,
 ) -> None:
-    generation = await owned(query, callback_data, lang, translator, generations)
+    generation = await owned(query, callback_data, lang, translator, library)
     if generation is None:
         return
     if not deletable(generation):
@@ -469,9 +414,10 @@ async def keep(
     bot: Bot,
     lang: str,
     translator: Translator,
+    library: Library,
     generations: GenerationService,
 ) -> None:
-    generation = await owned(query, callback_data, lang, translator, generations)
+    generation = await owned(query, callback_data, lang, translator, library)
     if generation is None:
         return
     await edit_markup(
@@ -486,23 +432,15 @@ async def delete(
     bot: Bot,
     lang: str,
     translator: Translator,
-    store: Store,
-    media: MediaStore,
-    generations: GenerationService,
+    library: Library,
 ) -> None:
     """Hide the row (kept for the books) and delete the stored video."""
-    generation = await owned(query, callback_data, lang, translator, generations)
+    generation = await owned(query, callback_data, lang, translator, library)
     if generation is None:
         return
-    hidden = await store.hide_generation(generation.id, user_id=query.from_user.id, now=datetime.now(UTC))
-    if hidden is None:
+    if await library.hide(generation.id, query.from_user.id) is None:
         await query.answer(translator(lang, "library-delete-refused"), show_alert=True)
         return
-    if hidden.result_path is not None:
-        try:
-            await media.delete(hidden.result_path)
-        except StorageError as error:
-            log.warning("generation %s hidden, but its video could not be deleted: %s", hidden.id, error)
     await edit_markup(bot, query, None)
     await query.answer(translator(lang, "library-deleted"))
 

@@ -1,18 +1,10 @@
-"""Telegram Stars: credit packs and single generations by invoice, pre-checkout checks, crediting once
-per charge, /paysupport.
+"""Telegram Stars screens: /buy and its pack invoices, pre-checkout answers, payment messages, /paysupport.
 
-A pack's invoice payload is `pack:<credits>:<stars>`; a generation's (sent by the wizard) is
-`gen:<credits>:<stars>:<order id>`. Pre-checkout accepts a pack only while it is on sale at that price,
-and a generation only while its order is kept and the price in Stars is still right (answered at once
-from memory, well inside Telegram's 10 seconds). Crediting happens on `successful_payment` and is keyed
-on `telegram_payment_charge_id`, so a payment Telegram delivers twice counts once. A paid generation is
-ordered only after its credits are recorded, with the charge id as request key; if it cannot be ordered,
-the credits stay on the balance.
+Every rule and money step (payloads, prices, crediting once per charge, ordering a paid generation) is in
+services/payments.py; these handlers translate its outcomes into messages.
 """
 
 from __future__ import annotations
-
-import logging
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
@@ -23,30 +15,21 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import BuyPack
 from bot.handlers.wizard import close_wizard, refusal
 from bot.i18n import Translator
-from bot.wizard.orders import StarsOrders, parse_payload
+from bot.wizard.orders import StarsOrders
 from bot.wizard.views import View
 from services.generations import GenerationService
-from services.pricing import stars_for
+from services.payments import (
+    CURRENCY,
+    GenerationNotOrdered,
+    GenerationOrdered,
+    OrderGone,
+    PackCredited,
+    Payments,
+    StarsPayment,
+    UnknownPayload,
+    pack_payload,
+)
 from services.settings import Settings, StarsPack
-from services.video_request import VideoRequest
-from services.wallet import Wallet
-from storage.records import AlreadyApplied, Applied, GenerationCreated
-
-log = logging.getLogger(__name__)
-
-CURRENCY = "XTR"
-
-
-def pack_payload(pack: StarsPack) -> str:
-    return f"pack:{pack.credits}:{pack.stars}"
-
-
-def parse_pack(payload: str) -> StarsPack | None:
-    kind, _, rest = payload.partition(":")
-    credits, _, stars = rest.partition(":")
-    if kind != "pack" or not credits.isdigit() or not stars.isdigit():
-        return None
-    return StarsPack(int(credits), int(stars))
 
 
 async def buy(message: Message, lang: str, translator: Translator, settings: Settings) -> None:
@@ -83,31 +66,19 @@ async def send_pack_invoice(
 
 
 async def pre_checkout(
-    query: PreCheckoutQuery, state: FSMContext, lang: str, translator: Translator, settings: Settings
+    query: PreCheckoutQuery, state: FSMContext, lang: str, translator: Translator, payments: Payments
 ) -> None:
-    """Quick checks only: the pack still sold, or the generation order still kept, at the price the user
-    is about to pay. A refusal costs the user nothing."""
-    pack = parse_pack(query.invoice_payload)
-    order = parse_payload(query.invoice_payload)
-    if pack is not None:
-        valid, reason = pack in settings.stars_packs and query.total_amount == pack.stars, "payment-invalid"
-    elif order is not None:
-        credits, stars, order_id = order
-        kept = await StarsOrders(state, query.from_user.id).get(order_id)
-        valid = (
-            kept is not None
-            and (kept.credits, kept.stars) == (credits, stars)
-            and stars == stars_for(credits, settings.stars_per_credit)
-            and query.total_amount == stars
-        )
-        reason = "payment-order-expired"
-    else:
-        valid, reason = False, "payment-invalid"
-    if valid and query.currency == CURRENCY:
+    refused = await payments.check_checkout(
+        query.invoice_payload,
+        user_id=query.from_user.id,
+        currency=query.currency,
+        total=query.total_amount,
+        orders=StarsOrders(state, query.from_user.id),
+    )
+    if refused is None:
         await query.answer(ok=True)
     else:
-        log.warning("pre-checkout refused for user %s: payload %r", query.from_user.id, query.invoice_payload)
-        await query.answer(ok=False, error_message=translator(lang, reason))
+        await query.answer(ok=False, error_message=translator(lang, f"payment-{refused.reason}"))
 
 
 async def successful_payment(
@@ -117,81 +88,40 @@ async def successful_payment(
     lang: str,
     translator: Translator,
     settings: Settings,
-    wallet: Wallet,
     generations: GenerationService,
+    payments: Payments,
 ) -> None:
     paid = message.successful_payment
     assert paid is not None and message.from_user is not None
-    if parse_payload(paid.invoice_payload) is not None:
-        view = View(lang, translator, generations, settings)
-        await paid_generation(message, state, bot, view, wallet)
-        return
-    pack = parse_pack(paid.invoice_payload)
-    if pack is None:
-        log.error("payment %s with unknown payload %r", paid.telegram_payment_charge_id, paid.invoice_payload)
-        await message.answer(translator(lang, "payment-unknown", charge=paid.telegram_payment_charge_id))
-        return
-    outcome = await wallet.purchase(
-        user_id=message.from_user.id,
-        charge_id=paid.telegram_payment_charge_id,
-        stars=paid.total_amount,
-        credits=pack.credits,
-        payload=paid.invoice_payload,
-        provider_charge_id=paid.provider_payment_charge_id or None,
-    )
-    if isinstance(outcome, AlreadyApplied):
-        log.info("payment %s delivered again; already credited", paid.telegram_payment_charge_id)
-        return
-    assert isinstance(outcome, Applied)
-    await message.answer(translator(lang, "payment-credited", credits=pack.credits, balance=outcome.balance))
-
-
-async def paid_generation(message: Message, state: FSMContext, bot: Bot, view: View, wallet: Wallet) -> None:
-    """Record the payment first (once per charge id), then order the generation it paid for."""
-    paid = message.successful_payment
-    parsed = parse_payload(paid.invoice_payload) if paid is not None else None
-    assert paid is not None and parsed is not None and message.from_user is not None
-    credits, _, order_id = parsed
-    user_id, charge_id = message.from_user.id, paid.telegram_payment_charge_id
-    outcome = await wallet.purchase(
-        user_id=user_id,
-        charge_id=charge_id,
-        stars=paid.total_amount,
-        credits=credits,
-        payload=paid.invoice_payload,
-        provider_charge_id=paid.provider_payment_charge_id or None,
-    )
-    assert isinstance(outcome, Applied | AlreadyApplied)
-    orders = StarsOrders(state, user_id)
-    order = await orders.get(order_id)
-    if isinstance(outcome, AlreadyApplied) and order is None:
-        log.info("payment %s delivered again; already credited and ordered", charge_id)
-        return
-    if order is None:
-        log.warning("payment %s for order %s that is no longer kept; credits stay", charge_id, order_id)
-        await message.answer(view.t("payment-generation-kept", credits=credits, balance=outcome.balance))
-        return
-    # A redelivered payment whose first handling stopped before this point orders now; the request
-    # key makes a concurrent or repeated attempt return the same generation without a second debit.
-    result = await view.generations.create(
-        user_id=user_id,
+    outcome = await payments.receive(
+        StarsPayment(
+            user_id=message.from_user.id,
+            charge_id=paid.telegram_payment_charge_id,
+            stars=paid.total_amount,
+            payload=paid.invoice_payload,
+            provider_charge_id=paid.provider_payment_charge_id or None,
+        ),
         chat_id=message.chat.id,
-        request=VideoRequest.model_validate(order.request),
-        request_key=f"stars:{charge_id}",
+        orders=StarsOrders(state, message.from_user.id),
     )
-    await orders.pop(order_id)
-    if isinstance(result, GenerationCreated) and not result.new:
-        return
-    await close_wizard(state, bot, chat_id=message.chat.id, draft_id=order.draft_id)
-    if isinstance(result, GenerationCreated):
-        log.info("generation %s paid in Stars: payment %s, user %s", result.generation.id, charge_id, user_id)
-        text = view.t("payment-generation-started", credits=credits, balance=result.balance)
-    else:
-        log.info("payment %s: order %s not placed (%s); credits stay", charge_id, order_id, result)
-        reason = refusal(view, result)
+    view = View(lang, translator, generations, settings)
+    if isinstance(outcome, GenerationOrdered | GenerationNotOrdered):
+        await close_wizard(state, bot, chat_id=message.chat.id, draft_id=outcome.draft_id)
+    if isinstance(outcome, UnknownPayload):
+        text = view.t("payment-unknown", charge=outcome.charge_id)
+    elif isinstance(outcome, PackCredited):
+        text = view.t("payment-credited", credits=outcome.credits, balance=outcome.balance)
+    elif isinstance(outcome, OrderGone):
+        text = view.t("payment-generation-kept", credits=outcome.credits, balance=outcome.balance)
+    elif isinstance(outcome, GenerationOrdered):
+        text = view.t("payment-generation-started", credits=outcome.credits, balance=outcome.balance)
+    elif isinstance(outcome, GenerationNotOrdered):
+        reason = refusal(view, outcome.reason)
         text = view.t(
-            "payment-generation-not-started", credits=credits, balance=outcome.balance, reason=reason
+            "payment-generation-not-started", credits=outcome.credits, balance=outcome.balance, reason=reason
         )
+    else:  # Redelivered: the first delivery already answered
+        return
     await message.answer(text)
 
 

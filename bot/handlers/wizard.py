@@ -46,11 +46,11 @@ from bot.wizard.states import Wizard, state_of, step_of
 from bot.wizard.views import MAX_INVOICE_STARS, View, render
 from services.generations import GenerationService, Invalid, LimitReached
 from services.media import ImageRejected
+from services.payments import CURRENCY
 from services.settings import Settings
 from storage.interfaces import MediaStore
 from storage.records import GenerationCreated, InsufficientFunds
 
-CURRENCY = "XTR"
 #: Telegram's limits for an invoice's title and description.
 TITLE_MAX, DESCRIPTION_MAX = 32, 255
 #: Telegram shows at most 200 characters in a callback answer.

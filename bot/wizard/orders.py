@@ -1,4 +1,4 @@
-"""Generations waiting for their Stars payment: a snapshot of the draft per invoice.
+"""Generations waiting for their Stars payment (services/payments.py StarsOrder), one per invoice.
 
 Kept in the FSM storage under the user's private-chat key with their own destiny, so starting a new
 wizard or /cancel leaves a sent invoice payable, and a pre-checkout query (which has no chat) finds it.
@@ -8,45 +8,22 @@ Only the newest few are kept; paying an older invoice is refused at pre-checkout
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.storage.base import StorageKey
+
+from services.payments import StarsOrder
 
 DESTINY = "stars-orders"
 #: Invoices a user may have open at once.
 KEEP = 5
 
 
-@dataclass(frozen=True, slots=True)
-class StarsOrder:
-    id: str
-    credits: int
-    stars: int
-    #: The VideoRequest to create once paid, as JSON.
-    request: dict[str, Any]
-    #: The wizard draft it came from, to close that wizard when the payment arrives.
-    draft_id: str
-
-    @property
-    def payload(self) -> str:
-        """The invoice payload (Telegram allows 128 bytes): `gen:<credits>:<stars>:<order id>`."""
-        return f"gen:{self.credits}:{self.stars}:{self.id}"
-
-
-def parse_payload(payload: str) -> tuple[int, int, str] | None:
-    """(credits, stars, order id) of a generation invoice's payload, or None."""
-    parts = payload.split(":")
-    if len(parts) != 4:
-        return None
-    kind, credits, stars, order_id = parts
-    if kind != "gen" or not credits.isdigit() or not stars.isdigit() or not order_id.isalnum():
-        return None
-    return int(credits), int(stars), order_id
-
-
 class StarsOrders:
+    """The payments service's OrderBook for one user."""
+
     def __init__(self, state: FSMContext, user_id: int) -> None:
         key = StorageKey(bot_id=state.key.bot_id, chat_id=user_id, user_id=user_id, destiny=DESTINY)
         self._orders = FSMContext(storage=state.storage, key=key)
