@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 
+from bot.formatting import TEXT_LIMIT, when
 from bot.i18n import Translator
 from bot.stars import TelegramStars
 from services.generations import GenerationService
@@ -23,7 +24,6 @@ from services.wallet import Wallet
 from storage.interfaces import Store
 from storage.records import AlreadyApplied, Applied, Generation, Payment, Stats, User
 
-TEXT_LIMIT = 4096
 REASON_LIMIT = 200
 MAX_ADJUSTMENT = 10_000_000
 RECENT = 10
@@ -48,10 +48,6 @@ async def find_user(store: Store, ref: str) -> User | None:
 
 def label(user: User) -> str:
     return f"@{user.username} ({user.id})" if user.username else str(user.id)
-
-
-def when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 # ------------------------------------------------------------------ balance changes

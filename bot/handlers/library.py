@@ -23,6 +23,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import MenuAction
 from bot.delivery import VideoSender, fit_caption
+from bot.formatting import TEXT_LIMIT, when
 from bot.handlers.wizard import open_wizard
 from bot.i18n import Translator
 from services.catalog import SOURCE_MODES
@@ -35,7 +36,6 @@ from storage.records import Generation
 log = logging.getLogger(__name__)
 
 EXCERPT = 60
-TEXT_LIMIT = 4096
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEWER, _OLDER = "n", "o"
 
@@ -57,10 +57,6 @@ class LibraryAction(CallbackData, prefix="la"):
 
 def cursor_of(generation: Generation) -> tuple[int, str]:
     return (generation.created_at - EPOCH) // timedelta(microseconds=1), generation.id
-
-
-def when(generation: Generation) -> str:
-    return generation.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def excerpt(prompt: str, limit: int = EXCERPT) -> str:
@@ -94,7 +90,7 @@ def render_page(
                 "library-entry",
                 number=number,
                 model=model_name(generations, generation.model),
-                date=when(generation),
+                date=when(generation.created_at),
                 status=translator(lang, "library-status", status=generation.status.value),
                 prompt=excerpt(generation.prompt) or "—",
             )
@@ -186,7 +182,12 @@ async def send_item(
         lambda prompt: (
             note
             + translator(
-                lang, "library-card", model=model, date=when(generation), status=status, prompt=prompt
+                lang,
+                "library-card",
+                model=model,
+                date=when(generation.created_at),
+                status=status,
+                prompt=prompt,
             )
         ),
         TEXT_LIMIT,

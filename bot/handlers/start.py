@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import MenuAction
+from bot.formatting import when
 from bot.handlers import payments
 from bot.i18n import Translator
 from services.settings import Settings
@@ -51,7 +52,7 @@ def history_line(entry: LedgerEntry, lang: str, translator: Translator) -> str:
     return translator(
         lang,
         "balance-entry",
-        when=f"{entry.created_at:%Y-%m-%d %H:%M}",
+        when=when(entry.created_at),
         sign="+" if entry.delta > 0 else "−",
         amount=abs(entry.delta),
         what=translator(lang, f"balance-kind-{entry.kind.value}"),
