@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 
 from aiogram import Bot, Dispatcher
@@ -28,6 +27,7 @@ from services.poller import Poller
 from services.providers.registry import Providers
 from services.scheduler import build_scheduler
 from services.settings import Settings
+from storage.errors import os_reason
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ async def listen(app: web.Application, settings: Settings) -> web.AppRunner:
     try:
         return await start_web_app(app, host=settings.web_host, port=settings.web_port)
     except OSError as error:
-        reason = os.strerror(error.errno).lower() if error.errno else str(error)
         raise StartupError(
-            f"Cannot listen on {settings.web_host}:{settings.web_port} (WEB_HOST:WEB_PORT): {reason}",
+            f"Cannot listen on {settings.web_host}:{settings.web_port} (WEB_HOST:WEB_PORT): "
+            f"{os_reason(error)}",
             ExitCode.PORT_IN_USE,
         ) from error
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from services.heartbeat import heartbeat_path
 from services.settings import ConfigError, Settings
-from storage.errors import StoragePathError
+from storage.errors import StoragePathError, os_reason
 from storage.interfaces import MediaStore, Store
 from storage.local_media import LocalMediaStore
 from storage.sqlite import SqliteStore
@@ -56,7 +56,7 @@ def data_dir_problem(settings: Settings) -> str | None:
         except FileNotFoundError:
             continue
         except OSError as error:
-            return f"{label} {path} is not writable: {_reason(error)}"
+            return f"{label} {path} is not writable: {os_reason(error)}"
     return None
 
 
@@ -67,7 +67,7 @@ def _folder_problem(folder: Path) -> str | None:
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as error:
-            return f"cannot be reached: {_reason(error)}"
+            return f"cannot be reached: {os_reason(error)}"
         break
     if not existing.is_dir():
         return (
@@ -79,12 +79,8 @@ def _folder_problem(folder: Path) -> str | None:
         os.rmdir(tempfile.mkdtemp(prefix=".write-test-", dir=existing))
     except OSError as error:
         where = "is not writable" if existing == folder else f"cannot be created in {existing}"
-        return f"{where}: {_reason(error)}"
+        return f"{where}: {os_reason(error)}"
     return None
-
-
-def _reason(error: OSError) -> str:
-    return (error.strerror or str(error)).lower()
 
 
 async def reach_storage(settings: Settings) -> None:
@@ -120,6 +116,6 @@ async def open_backends(settings: Settings) -> Backends:
     except OSError as error:
         await store.close()
         raise StoragePathError(
-            f"Media folder {settings.media_dir} cannot be created: {_reason(error)}"
+            f"Media folder {settings.media_dir} cannot be created: {os_reason(error)}"
         ) from error
     return Backends(store, media)

@@ -1,5 +1,6 @@
 """Errors a storage backend raises for conditions the caller must handle."""
 
+import os
 import socket
 import ssl
 
@@ -36,6 +37,15 @@ class StoragePathError(StorageOpenError):
 
 class StorageServiceError(StorageOpenError):
     """The storage service (Supabase) is unreachable, or refuses the key."""
+
+
+def os_reason(error: BaseException) -> str:
+    """What an OS-level failure says, in lower case ("permission denied", "address already in use"); read
+    from errno because some wrappers (asyncio's bind) put a whole sentence into `strerror`. Anything else
+    reads as its own message."""
+    if isinstance(error, OSError):
+        return (os.strerror(error.errno) if error.errno else error.strerror or str(error)).lower()
+    return str(error)
 
 
 def connection_reason(error: BaseException) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.errors import StorageError, StoragePathError, UnknownUserError
+from storage.errors import StorageError, StoragePathError, UnknownUserError, os_reason
 from storage.interfaces import MUTABLE_GENERATION_FIELDS, Store
 from storage.records import (
     ACTIVE_STATUSES,
@@ -849,9 +849,8 @@ class SqliteStore(Store):
 
 
 def _unusable(path: Path | str, error: OSError | sqlite3.DatabaseError) -> StoragePathError:
-    reason = error.strerror.lower() if isinstance(error, OSError) and error.strerror else str(error)
     where = f" ({error.filename})" if isinstance(error, OSError) and error.filename else ""
-    return StoragePathError(f"cannot open the database {path}: {reason}{where}")
+    return StoragePathError(f"cannot open the database {path}: {os_reason(error)}{where}")
 
 
 async def _enable_wal(db: aiosqlite.Connection, attempts: int = 40) -> None:
