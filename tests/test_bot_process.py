@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +19,7 @@ from storage.local_media import LocalMediaStore
 from storage.records import GenerationCreated, GenerationStatus, LedgerKind, NewLedgerEntry
 from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
+from tests.fakes.bot_process import Output, bot_env, start_bot
 from tests.fakes.telegram import FakeTelegram
 
 
@@ -37,20 +34,14 @@ async def test_bot_answers_start_in_the_users_language_and_stops_on_sigterm(tmp_
     await telegram.start()
     data = tmp_path / "data"
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": telegram.url,
-        "DATA_DIR": str(data),
-        "DEMO_MODE": "true",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "WEB_HOST": "127.0.0.1",
-        "WEB_PORT": str(port),
-    }
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    env = bot_env(
+        telegram.url,
+        data,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        WEB_HOST="127.0.0.1",
+        WEB_PORT=str(port),
+    )
+    bot = await start_bot(tmp_path, env)
     try:
         await telegram.send_text(42, "/start", language_code="ru", first_name="Иван")
         # a fresh `python -m bot` needs ~5 s of CPU to start (aiogram's models), far longer under load
@@ -88,38 +79,6 @@ async def test_bot_answers_start_in_the_users_language_and_stops_on_sigterm(tmp_
         await store.close()
 
 
-class Output:
-    """The process's merged output, read as it comes, so that a test waits for a line, not for time."""
-
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self.lines: list[str] = []
-        self._changed = asyncio.Condition()
-        self._reader = asyncio.ensure_future(self._read(stream))
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            async with self._changed:
-                self.lines.append(line.decode().rstrip("\n"))
-                self._changed.notify_all()
-
-    def count(self, text: str) -> int:
-        return sum(text in line for line in self.lines)
-
-    async def wait_for(self, text: str, times: int = 1, timeout: float = 60) -> None:  # noqa: ASYNC109
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self.count(text) >= times), timeout)
-            except TimeoutError:
-                raise AssertionError(f"{text!r} not {times}x in the output:\n{self.text}") from None
-
-    async def finish(self) -> None:
-        await self._reader
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
 async def order_demo(data: Path, user: int) -> str:
     """A paid demo generation for `user`, written to the bot's database as the wizard would."""
     settings = Settings(_env_file=None, bot_token=TOKEN, data_dir=data, demo_mode=True)  # type: ignore[call-arg]
@@ -136,22 +95,6 @@ async def order_demo(data: Path, user: int) -> str:
         await store.close()
 
 
-async def wait_for_row(data: Path, generation_id: str, ready: Callable[..., bool]) -> None:
-    """Re-read the generation until `ready(row)` (for up to a minute); the bot's own process changes it,
-    so there is nothing to await."""
-    deadline = time.monotonic() + 60
-    while True:
-        store = await SqliteStore.open(data / "bot.sqlite3")
-        try:
-            row = await store.get_generation(generation_id)
-        finally:
-            await store.close()
-        if row is not None and ready(row):
-            return
-        assert time.monotonic() < deadline, f"generation {generation_id} still {row}"
-        await asyncio.sleep(0.1)
-
-
 async def test_a_telegram_outage_while_running_is_waited_out(tmp_path: Path) -> None:
     """The Bot API goes away (the server stops: refused connections) while the bot polls and the poller is
     delivering a video; when it comes back on the same address, polling resumes, the video is delivered
@@ -160,19 +103,8 @@ async def test_a_telegram_outage_while_running_is_waited_out(tmp_path: Path) -> 
     await telegram.start()
     port = int(telegram.url.rsplit(":", 1)[1])
     data = tmp_path / "data"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": telegram.url,
-        "DATA_DIR": str(data),
-        "DEMO_MODE": "true",
-        "DEMO_DELAY_SECONDS": "0",
-        "POLL_INTERVAL_SECONDS": "0.2",
-    }
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    env = bot_env(telegram.url, data, DEMO_DELAY_SECONDS="0", POLL_INTERVAL_SECONDS="0.2")
+    bot = await start_bot(tmp_path, env)
     assert bot.stdout is not None
     output = Output(bot.stdout)
     try:
@@ -192,7 +124,13 @@ async def test_a_telegram_outage_while_running_is_waited_out(tmp_path: Path) -> 
             lambda t: len([c for c in t.calls_of("sendMessage") if c.ok]) >= 2, timeout=60
         )
         await telegram.wait_for(lambda t: any(c.ok for c in t.calls_of("sendVideo")), timeout=60)
-        await wait_for_row(data, generation_id, lambda row: row.status is GenerationStatus.DELIVERED)
+        await output.wait_for(f"generation {generation_id} delivered")  # logged once the row is delivered
+        store = await SqliteStore.open(data / "bot.sqlite3")
+        try:
+            delivered = await store.get_generation(generation_id)
+        finally:
+            await store.close()
+        assert delivered is not None and delivered.status is GenerationStatus.DELIVERED
         await output.wait_for("Connection established")
     finally:
         if bot.returncode is None:

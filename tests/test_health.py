@@ -12,6 +12,7 @@ from pathlib import Path
 
 from services.heartbeat import HEARTBEAT_FILE, MIN_STALE_SECONDS, problem
 from tests.conftest import TOKEN
+from tests.fakes.bot_process import Output, bot_env, start_bot
 from tests.fakes.telegram import FakeTelegram
 
 #: a fresh `python -m bot` needs ~5 s of CPU to start (aiogram's models), far longer on a loaded machine
@@ -70,41 +71,28 @@ async def test_the_running_bot_writes_the_heartbeat_in_long_polling(tmp_path: Pa
     telegram = FakeTelegram(TOKEN)
     await telegram.start()
     data = tmp_path / "data"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": telegram.url,
-        "DATA_DIR": str(data),
-        "DEMO_MODE": "true",
-        "POLL_INTERVAL_SECONDS": "0.2",
-        "LOG_LEVEL": "debug",  # APScheduler's demoted per-run lines show the heartbeat job ran
-    }
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    # LOG_LEVEL=debug: APScheduler's demoted per-run lines show the heartbeat job ran
+    bot = await start_bot(
+        tmp_path, bot_env(telegram.url, data, POLL_INTERVAL_SECONDS="0.2", LOG_LEVEL="debug")
+    )
     assert bot.stdout is not None
-    lines: list[str] = []
-
-    async def heartbeat_ran() -> None:
-        while True:
-            line = (await bot.stdout.readline()).decode()
-            assert line, "the bot exited:\n" + "".join(lines)
-            lines.append(line)
-            if 'Job "beat' in line and "executed successfully" in line:
-                return
+    output = Output(bot.stdout)
 
     try:
-        await asyncio.wait_for(heartbeat_ran(), timeout=STARTUP_DEADLINE_SECONDS)
+        await output.wait_for(
+            lambda line: 'Job "beat' in line and "executed successfully" in line,
+            timeout=STARTUP_DEADLINE_SECONDS,
+        )
         assert (data / HEARTBEAT_FILE).is_file()
         result = await asyncio.to_thread(health, data, tmp_path)
         assert result.returncode == 0, result.stderr
     finally:
         if bot.returncode is None:
             bot.send_signal(signal.SIGTERM)
-        rest, _ = await asyncio.wait_for(bot.communicate(), timeout=30)
+        await asyncio.wait_for(bot.wait(), timeout=30)
+        await output.finish()
         await telegram.close()
-    log = "".join(lines) + rest.decode()
+    log = output.text
     assert bot.returncode == 0, log
     assert " DEBUG apscheduler.executors.default: " in log, "demoted, not silenced"
     assert " INFO apscheduler" not in log

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from storage.records import GenerationStatus, LedgerKind
 from storage.sqlite import SqliteStore
 from tests.bot.wizard_helpers import buttons, wizard
 from tests.conftest import TOKEN
+from tests.fakes.bot_process import start_bot
 from tests.fakes.telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +56,7 @@ async def test_a_new_user_makes_a_demo_video_with_only_the_quick_start(tmp_path:
         "POLL_INTERVAL_SECONDS": "0.2",
         "DEMO_DELAY_SECONDS": "0",
     }
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    bot = await start_bot(tmp_path, env)
     try:
         await telegram.send_text(USER, "/start")
         # a fresh `python -m bot` needs ~5 s of CPU to start (aiogram's models), far longer under load

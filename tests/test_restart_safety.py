@@ -7,9 +7,7 @@ the demo provider's tasks survive in their ids, and guarded transitions stop any
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +21,7 @@ from storage.local_media import LocalMediaStore
 from storage.records import ACTIVE_STATUSES, GenerationCreated, GenerationStatus, LedgerKind, NewLedgerEntry
 from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
+from tests.fakes.bot_process import bot_env, start_bot
 from tests.fakes.telegram import FakeTelegram
 
 PROMPTS = ["a lighthouse in a storm", "forbidden scene", "noresult here"]
@@ -62,13 +61,6 @@ async def count_in_flight(data: Path, orders: dict[int, str]) -> int:
     return sum(1 for r in rows if r is not None and r.status in ACTIVE_STATUSES)
 
 
-async def start_bot(tmp_path: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-
-
 def chats_with(telegram: FakeTelegram, method: str, needle: str = "") -> set[int]:
     return {
         int(call.params["chat_id"])
@@ -82,17 +74,14 @@ async def test_sigkill_with_generations_in_flight_then_restart_ends_each_exactly
     orders = await order_generations(data)
     telegram = FakeTelegram(TOKEN)
     await telegram.start()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": telegram.url,
-        "DATA_DIR": str(data),
-        "DEMO_MODE": "true",
-        "DEMO_DELAY_SECONDS": "3",
-        "POLL_INTERVAL_SECONDS": "0.5",
-        "POLL_LEASE_SECONDS": "2",
-        "PROGRESS_EDIT_SECONDS": "1",
-    }
+    env = bot_env(
+        telegram.url,
+        data,
+        DEMO_DELAY_SECONDS="3",
+        POLL_INTERVAL_SECONDS="0.5",
+        POLL_LEASE_SECONDS="2",
+        PROGRESS_EDIT_SECONDS="1",
+    )
     logs = []
     try:
         first = await start_bot(tmp_path, env)

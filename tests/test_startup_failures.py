@@ -25,6 +25,7 @@ from bot.exit_status import ExitCode, StartupError
 from bot.startup import reach_telegram
 from services.settings import Settings
 from tests.conftest import TOKEN
+from tests.fakes.bot_process import bot_env
 from tests.fakes.telegram import FakeTelegram
 
 #: A record of the bot's log format (`bot/__main__.py`); anything else on stderr is the failure line.
@@ -64,14 +65,8 @@ def closed_port() -> int:
 
 
 def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "BOT_TOKEN": TOKEN,
-        "DEMO_MODE": "true",
-        "DATA_DIR": str(tmp_path / "data"),
-        "TELEGRAM_API_URL": f"http://127.0.0.1:{closed_port()}",
-        **settings,
-    }
+    """A demo bot whose Bot API address is closed, unless `settings` say otherwise."""
+    return bot_env(f"http://127.0.0.1:{closed_port()}", tmp_path / "data", **settings)
 
 
 async def run_bot(tmp_path: Path, env: dict[str, str], *args: str) -> Outcome:
