@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 
 from fluent.runtime import FluentBundle, FluentResource
+from fluent.syntax import ast
 
 LANGUAGES = ("en", "ru", "zh")
 
@@ -54,6 +55,16 @@ def _bundle(language: str) -> FluentBundle:
     for text in _sources(language):
         bundle.add_resource(FluentResource(text))
     return bundle
+
+
+def messages(language: str) -> list[ast.Message]:
+    """Every message of a language's locale files as a Fluent syntax tree (for the tests of the texts)."""
+    return [
+        entry
+        for text in _sources(language)
+        for entry in FluentResource(text).body
+        if isinstance(entry, ast.Message)
+    ]
 
 
 def message_ids(language: str) -> set[str]:

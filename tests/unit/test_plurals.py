@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from fluent.syntax import ast, parse
+from fluent.syntax import ast
 from fluent.syntax.visitor import Visitor
 
-import bot
+from bot import i18n
 from bot.i18n import LANGUAGES, Translator
 
-LOCALES = Path(bot.__file__).parent / "locales"
 NUMBERS = (1, 2, 5, 11, 21)
 #: CLDR plural categories of the test numbers (en: one/other; ru: one/few/many/other; zh: other only).
 CATEGORY = {
@@ -229,12 +227,10 @@ class _Variables(Visitor):
 
 
 def messages(language: str) -> Iterator[tuple[str, _Variables]]:
-    for path in sorted((LOCALES / language).glob("*.ftl")):
-        for entry in parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(entry, ast.Message):
-                found = _Variables()
-                found.visit(entry)
-                yield entry.id.name, found
+    for entry in i18n.messages(language):
+        found = _Variables()
+        found.visit(entry)
+        yield entry.id.name, found
 
 
 VARIABLES = {language: dict(messages(language)) for language in LANGUAGES}

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from fluent.syntax import ast, parse
+from fluent.syntax import ast
 from fluent.syntax.visitor import Visitor
 
-import bot
 import services
+from bot import i18n
 from bot.i18n import LANGUAGES, Translator
 from bot.wizard.draft import Draft
 from bot.wizard.views import View, render
@@ -23,7 +23,6 @@ from services.validation import Problem, validate_request
 from services.video_request import ImageRef, VideoRequest
 from storage.interfaces import Store
 
-LOCALES = Path(bot.__file__).parent / "locales"
 CATALOG = load_catalog()
 IMG = ImageRef(source="inputs/1/a.png", mime_type="image/png", width=1280, height=720)
 TRANSLATE = Translator("en")
@@ -51,12 +50,10 @@ class _Texts(Visitor):
 
 
 def messages(language: str) -> Iterator[tuple[str, _Texts]]:
-    for path in sorted((LOCALES / language).glob("*.ftl")):
-        for entry in parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(entry, ast.Message):
-                found = _Texts()
-                found.visit(entry)
-                yield entry.id.name, found
+    for entry in i18n.messages(language):
+        found = _Texts()
+        found.visit(entry)
+        yield entry.id.name, found
 
 
 TEXTS = {language: dict(messages(language)) for language in LANGUAGES}
