@@ -43,10 +43,10 @@ from aiohttp import ClientSession, web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from bot.container import build_container
 from services.catalog import load_catalog
 from services.generations import GenerationService
 from services.notifications import Notifier, StoredVideo
-from services.poller import Poller
 from services.providers.openai_videos import OpenAIVideosProvider
 from services.providers.registry import Providers
 from services.settings import Settings
@@ -323,20 +323,19 @@ async def run(
     media = LocalMediaStore(settings.media_dir, public_base_url=None, link_secret=settings.media_link_key())
     catalog = load_catalog(catalog_path)
     providers = Providers(settings, factory=lambda key: OpenAIVideosProvider(settings.provider(key)))
-    generations = GenerationService(store, catalog, settings, clock=clock)
     notifier = CountingNotifier()
-    poller = Poller(
+    services = build_container(
+        settings=settings,
+        catalog=catalog,
         store=store,
         media=media,
-        catalog=catalog,
-        generations=generations,
-        providers=providers,
         notifier=notifier,
-        settings=settings,
+        providers=providers,
         clock=clock,
         monotonic=clock.monotonic,  # the status-message throttle follows the benchmark's clock
         owner="bench",
     )
+    generations, poller = services.generations, services.poller
     profiler = cProfile.Profile() if profile else None
     ideal = count * latency_ms / 1000 / concurrency
     problems: list[str] = []

@@ -10,6 +10,7 @@ import sys
 
 from bot.exit_status import ExitCode
 from services.catalog import CatalogError, load_catalog
+from services.providers.registry import DESCRIPTORS
 from services.settings import ConfigError, load_settings
 
 log = logging.getLogger("bot")
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        catalog = load_catalog(settings.catalog_path)
+        catalog = load_catalog(settings.catalog_path, providers=DESCRIPTORS)
     except (ConfigError, CatalogError) as error:
         print(error, file=sys.stderr)
         print("See .env.example and README.md for every setting.", file=sys.stderr)

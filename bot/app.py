@@ -15,16 +15,12 @@ from aiohttp import web
 
 from bot.backends import open_backends, reach_storage
 from bot.commands import register_commands
-from bot.delivery import TelegramNotifier
+from bot.container import build_container
 from bot.dispatcher import build_dispatcher
-from bot.i18n import Translator
 from bot.startup import ExitCode, StartupError, api_url, reach_telegram
 from bot.telegram_retry import RetryRequests, quiet_polling_backoff
 from bot.web import build_web_app, start_web_app
 from services.catalog import Catalog
-from services.generations import GenerationService
-from services.poller import Poller
-from services.providers.registry import Providers
 from services.scheduler import build_scheduler
 from services.settings import Settings
 from storage.errors import os_reason
@@ -47,35 +43,12 @@ async def run(settings: Settings, catalog: Catalog) -> None:
     await reach_storage(settings)
     backends = await open_backends(settings)
     bot = build_bot(settings)
-    translator = Translator(settings.default_language)
-    providers = Providers(settings)
-    generations = GenerationService(backends.store, catalog, settings)
-    notifier = TelegramNotifier(
-        bot=bot,
-        store=backends.store,
-        media=backends.media,
-        catalog=catalog,
-        translator=translator,
-        settings=settings,
+    services = build_container(
+        settings=settings, catalog=catalog, store=backends.store, media=backends.media, bot=bot
     )
-    poller = Poller(
-        store=backends.store,
-        media=backends.media,
-        catalog=catalog,
-        generations=generations,
-        providers=providers,
-        notifier=notifier,
-        settings=settings,
-    )
-    dispatcher = build_dispatcher(
-        store=backends.store,
-        media=backends.media,
-        settings=settings,
-        translator=translator,
-        generations=generations,
-        poller=poller,
-    )
-    scheduler = build_scheduler(poller, settings)
+    translator, providers, poller = services.translator, services.providers, services.poller
+    dispatcher = build_dispatcher(services)
+    scheduler = build_scheduler(poller, services.retention, settings)
     web = None
     try:
         me = await reach_telegram(bot, api_url(settings), wait=settings.telegram_startup_wait_seconds)

@@ -1,8 +1,9 @@
-"""Callback-data factories: typed, prefixed, and well under Telegram's 64-byte limit."""
+"""Callback-data factories (typed, prefixed, and well under Telegram's 64-byte limit), and `alert`."""
 
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
+from aiogram.utils.callback_answer import CallbackAnswer
 
 
 class CancelGeneration(CallbackData, prefix="gc"):
@@ -28,3 +29,9 @@ class ChooseLanguage(CallbackData, prefix="lg"):
     """A /language button; `code` is checked against the languages we have (data can be forged)."""
 
     code: str
+
+
+def alert(callback_answer: CallbackAnswer, text: str) -> None:
+    """Answer a press with an alert: a refusal the user has to read (CallbackAnswerMiddleware sends it)."""
+    callback_answer.text = text
+    callback_answer.show_alert = True

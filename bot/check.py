@@ -6,12 +6,10 @@ import sys
 
 from bot.backends import data_dir_problem
 from bot.exit_status import ExitCode
-from bot.web import CALLBACK_ROUTES
 from services.catalog import Catalog
-from services.poller import CALLBACK_PROVIDERS
 from services.pricing import cheapest
-from services.providers.registry import IMPLEMENTED_PROVIDERS
-from services.settings import PROVIDERS, Settings
+from services.providers.registry import DESCRIPTORS
+from services.settings import Settings
 
 
 def callback_lines(settings: Settings, configured: list[str]) -> list[str]:
@@ -19,8 +17,12 @@ def callback_lines(settings: Settings, configured: list[str]) -> list[str]:
     if settings.public_base_url is None:
         return ["Provider callbacks: off (no PUBLIC_BASE_URL); every task is polled."]
     lines = [f"Web app: {settings.web_host}:{settings.web_port}, public at {settings.public_base_url}"]
-    for provider in sorted(CALLBACK_ROUTES & set(configured)):
-        how = "sent with each task" if provider in CALLBACK_PROVIDERS else "set as the project webhook"
+    for provider in sorted(p for p in configured if DESCRIPTORS[p].callbacks.accepted):
+        how = (
+            "sent with each task"
+            if DESCRIPTORS[provider].callbacks.per_task
+            else "set as the project webhook"
+        )
         lines.append(f"  {provider} callbacks ({how}): {settings.callback_url(provider)}")
     return lines
 
@@ -42,12 +44,12 @@ def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
         f"Admins: {', '.join(map(str, settings.admin_ids)) or 'none (set ADMIN_IDS)'}",
         "Providers with keys: " + (", ".join(configured) or "none"),
         "Providers with keys but no adapter yet (ignored): "
-        + (", ".join(p for p in configured if p not in IMPLEMENTED_PROVIDERS) or "none"),
-        "Providers without keys: " + (", ".join(p for p in PROVIDERS if p not in configured) or "none"),
+        + (", ".join(p for p in configured if not DESCRIPTORS[p].adapters) or "none"),
+        "Providers without keys: " + (", ".join(p for p in DESCRIPTORS if p not in configured) or "none"),
         *callback_lines(settings, configured),
         "",
     ]
-    offers = catalog.available(settings)
+    offers = catalog.available(settings.usable_providers())
     if offers:
         lines.append("Models users can order:")
         for offer in offers:

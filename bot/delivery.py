@@ -31,8 +31,9 @@ from bot.i18n import Translator
 from services.catalog import Catalog
 from services.notifications import DeliveryDeferred, Notifier, RecipientUnavailable, StoredVideo
 from services.settings import Settings
+from services.users import Users
 from storage.errors import StorageError
-from storage.interfaces import MediaStore, Store
+from storage.interfaces import MediaStore
 from storage.records import Generation
 
 if TYPE_CHECKING:
@@ -186,32 +187,27 @@ class TelegramNotifier(Notifier):
         self,
         *,
         bot: Bot,
-        store: Store,
+        users: Users,
         media: MediaStore,
         catalog: Catalog,
         translator: Translator,
         settings: Settings,
     ) -> None:
         self._bot = bot
-        self._store = store
+        self._users = users
         self._catalog = catalog
         self._t = translator
         self._settings = settings
         self._sender = VideoSender(bot=bot, media=media, translator=translator, settings=settings)
 
     async def _language(self, user_id: int) -> str:
-        user = await self._store.get_user(user_id)
-        return (user.language if user is not None else None) or self._t.default
-
-    def _model_name(self, key: str) -> str:
-        model = self._catalog.get(key)
-        return model.name if model is not None else key
+        return await self._users.language(user_id) or self._t.default
 
     async def show_progress(
         self, generation: Generation, *, progress: int | None, elapsed: timedelta, can_cancel: bool
     ) -> int | None:
         lang = await self._language(generation.user_id)
-        model = self._model_name(generation.model)
+        model = self._catalog.name_of(generation.model)
         if progress is None:
             text = self._t(lang, "progress-waiting", model=model, elapsed=format_elapsed(elapsed))
         else:
@@ -246,7 +242,7 @@ class TelegramNotifier(Notifier):
         lang = await self._language(generation.user_id)
         async with telegram_errors("delivery"):
             file_id = await self._sender.send(
-                generation, video, lang=lang, model=self._model_name(generation.model)
+                generation, video, lang=lang, model=self._catalog.name_of(generation.model)
             )
         await self._clear_status(generation)
         return file_id

@@ -1,9 +1,17 @@
-"""The Dispatcher with every router and the services injected as workflow data (ARCHITECTURE §2)."""
+"""The Dispatcher with every router, the services as workflow data, and the per-update middlewares.
+
+Handlers reach storage only through the services of the composition root (bot/container.py,
+ARCHITECTURE §2): the store and the media store are not workflow data. The one Telegram-side component
+that reads the media store itself is the VideoSender (bot/delivery.py, the "send this video" port), which
+/library gets through `video_senders`.
+"""
 
 from __future__ import annotations
 
 from aiogram import Dispatcher
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
+from bot.container import Container
 from bot.handlers import (
     admin,
     errors,
@@ -16,40 +24,26 @@ from bot.handlers import (
     start,
     wizard,
 )
-from bot.i18n import Translator
 from bot.middlewares import SkipRepeatedUpdates, UserContext
-from services.generations import GenerationService
-from services.library import Library
-from services.payments import Payments
-from services.poller import Poller
-from services.settings import Settings
-from services.wallet import Wallet
-from storage.interfaces import MediaStore, Store
 
 
-def build_dispatcher(
-    *,
-    store: Store,
-    media: MediaStore,
-    settings: Settings,
-    translator: Translator,
-    generations: GenerationService,
-    poller: Poller,
-) -> Dispatcher:
-    wallet = Wallet(store, welcome_credits=settings.welcome_credits)
+def build_dispatcher(services: Container) -> Dispatcher:
     dispatcher = Dispatcher(
-        store=store,
-        media=media,
-        settings=settings,
-        translator=translator,
-        wallet=wallet,
-        payments=Payments(store, wallet, generations, settings),
-        library=Library(store, media, generations),
-        generations=generations,
-        poller=poller,
+        settings=services.settings,
+        translator=services.translator,
+        generations=services.generations,
+        wallet=services.wallet,
+        payments=services.payments,
+        library=services.library,
+        users=services.users,
+        admin=services.admin,
+        uploads=services.uploads,
+        video_senders=services.video_sender,
     )
     dispatcher.update.outer_middleware(SkipRepeatedUpdates())
     dispatcher.update.outer_middleware(UserContext())
+    # every press is answered exactly once, after its handler (which sets the text, if any)
+    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     dispatcher.include_routers(
         errors.build_router(),
         fallback.build_cancel_router(),

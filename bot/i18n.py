@@ -9,6 +9,7 @@ falls back to the default language, then to the key.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -31,6 +32,10 @@ class Translator:
     def has(self, language: str, key: str) -> bool:
         return self._bundles[language].has_message(key)
 
+    def bind(self, language: str) -> Texts:
+        """This translator in one language: what a handler gets as `t` (bot/middlewares.py)."""
+        return Texts(self, language)
+
     def __call__(self, language: str | None, key: str, **params: object) -> str:
         for lang in (language, self.default):
             bundle = self._bundles.get(lang or "")
@@ -41,6 +46,17 @@ class Translator:
                 text, _errors = bundle.format_pattern(message.value, params)
                 return text
         return key
+
+
+@dataclass(frozen=True, slots=True)
+class Texts:
+    """The texts of one user's language: `t("key", name=value)`, with the translator's fallbacks."""
+
+    translator: Translator
+    lang: str
+
+    def __call__(self, key: str, **params: object) -> str:
+        return self.translator(self.lang, key, **params)
 
 
 def _sources(language: str) -> list[str]:

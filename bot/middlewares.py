@@ -1,8 +1,9 @@
-"""Outer middlewares: every update from a user registers them and tells handlers their language.
+"""Outer middlewares: every update from a user registers them and sets up the request's context.
 
-Handlers then take `user: User` and `lang: str` as arguments instead of repeating the lookup. A new user
-gets the trial credits (services/wallet.py); a user who writes again after blocking the bot is
-unblocked, so the poller delivers to them again.
+Handlers then take what they need by name instead of building it: `user` (the registered User), `t` (the
+translator bound to the user's language, bot/i18n.py Texts) and `view` (the wizard's screen context,
+bot/wizard/views.py). A new user gets the trial credits (services/wallet.py); a user who writes again
+after blocking the bot is unblocked, so the poller delivers to them again.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from aiogram.types import TelegramObject
 from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator
+from bot.wizard.views import View
+from services.generations import GenerationService
+from services.settings import Settings
 from services.wallet import Wallet
 
 log = logging.getLogger(__name__)
 
 
 class UserContext(BaseMiddleware):
+    """Once per update, so no handler repeats the lookup or builds its own translator or view."""
+
     async def __call__(
         self,
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
@@ -37,8 +43,12 @@ class UserContext(BaseMiddleware):
         user = await wallet.register(
             sender.id, username=sender.username, language=translator.pick(sender.language_code)
         )
+        lang = user.language or translator.default
+        generations: GenerationService = data["generations"]
+        settings: Settings = data["settings"]
         data["user"] = user
-        data["lang"] = user.language or translator.default
+        data["t"] = translator.bind(lang)
+        data["view"] = View(lang, translator, generations, settings)
         return await handler(event, data)
 
 

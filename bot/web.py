@@ -23,8 +23,6 @@ from storage.local_media import LocalMediaStore
 
 log = logging.getLogger(__name__)
 
-#: Providers whose callbacks we accept; each adapter implements `parse_callback`.
-CALLBACK_ROUTES = frozenset({"kie", "runware", "openai"})
 MAX_CALLBACK_BYTES = 1 << 20
 
 POLLER = web.AppKey("poller", Poller)
@@ -53,14 +51,16 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def provider_callback(request: web.Request) -> web.Response:
+    """Callbacks of configured providers whose descriptor accepts them (their adapters parse them)."""
     provider = request.match_info["provider"]
-    settings = request.app[SETTINGS]
-    token_ok = hmac.compare_digest(request.match_info["token"], settings.callback_token(provider))
-    if provider not in CALLBACK_ROUTES or not token_ok or not settings.provider(provider).configured:
+    providers = request.app[PROVIDERS]
+    expected = request.app[SETTINGS].callback_token(provider)
+    token_ok = hmac.compare_digest(request.match_info["token"], expected)
+    if not token_ok or not providers.accepts_callback(provider):
         raise web.HTTPNotFound()
     body = await request.read()
     try:
-        event = request.app[PROVIDERS].for_key(provider).parse_callback(request.headers, body)
+        event = providers.for_key(provider).parse_callback(request.headers, body)
     except CallbackRejected as error:
         log.warning("%s callback rejected: %s", provider, error)
         raise web.HTTPUnauthorized(text="rejected") from None

@@ -8,15 +8,22 @@ reason, never later in the middle of a purchase.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from services.settings import PROVIDERS, Settings
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Mode = Literal["t2v", "i2v", "fl2v", "ref2v", "extend", "remix"]
 AudioSupport = Literal["never", "optional", "always"]
@@ -92,9 +99,11 @@ class Route(_Strict):
 
     @field_validator("provider")
     @classmethod
-    def _known_provider(cls, value: str) -> str:
-        if value not in PROVIDERS:
-            raise ValueError(f"unknown provider {value!r}; known: {', '.join(PROVIDERS)}")
+    def _known_provider(cls, value: str, info: ValidationInfo) -> str:
+        """Checked against the names `load_catalog` is given: the providers sit above the catalog."""
+        known = (info.context or {}).get("providers")
+        if known is not None and value not in known:
+            raise ValueError(f"unknown provider {value!r}; known: {', '.join(known)}")
         return value
 
     def provider_model_id(self, mode: str) -> str:
@@ -240,15 +249,19 @@ class Catalog(_Strict):
     def get(self, key: str) -> VideoModel | None:
         return next((m for m in self.models if m.key == key), None)
 
-    def available(self, settings: Settings) -> list[AvailableModel]:
-        """Models a user may order now: an enabled route whose provider has a key and an adapter."""
-        from services.providers.registry import IMPLEMENTED_PROVIDERS  # imported late: adapters import us
+    def name_of(self, key: str) -> str:
+        """How people see a model (progress, captions, /library, admin): its name, also once no route
+        offers it any more (a removed key must not rename old videos); the key if the catalog lost it."""
+        model = self.get(key)
+        return model.name if model is not None else key
 
-        configured = set(settings.configured_providers()) & IMPLEMENTED_PROVIDERS
+    def available(self, providers: Collection[str]) -> list[AvailableModel]:
+        """Models a user may order now: those with an enabled route of one of `providers`, the providers
+        that have a key and an adapter (`Settings.usable_providers()`)."""
         offers = []
         for model in self.models:
             routes = sorted(
-                (r for r in model.routes if r.enabled and r.provider in configured), key=lambda r: r.priority
+                (r for r in model.routes if r.enabled and r.provider in providers), key=lambda r: r.priority
             )
             if routes:
                 offers.append(AvailableModel(model, tuple(routes)))
@@ -272,8 +285,12 @@ class AvailableModel:
 DEFAULT_CATALOG = "catalog.toml"
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
-    """Load CATALOG_PATH or the packaged default; raise CatalogError naming the file, entry and reason."""
+def load_catalog(path: Path | None = None, *, providers: Collection[str] | None = None) -> Catalog:
+    """Load CATALOG_PATH or the packaged default; raise CatalogError naming the file, entry and reason.
+
+    `providers` are the known provider names (`services.providers.registry.DESCRIPTORS`): a route of any
+    other provider is an error. Without them route providers are not checked.
+    """
     if path is None:
         source = f"(built-in services/{DEFAULT_CATALOG})"
         text = (resources.files("services") / DEFAULT_CATALOG).read_text(encoding="utf-8")
@@ -288,7 +305,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
     except tomllib.TOMLDecodeError as error:
         raise CatalogError(source, [f"not valid TOML: {error}"]) from None
     try:
-        return Catalog.model_validate(raw)
+        return Catalog.model_validate(raw, context={"providers": providers})
     except ValidationError as error:
         raise CatalogError(source, _describe(error, raw)) from None
 

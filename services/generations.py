@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 from services.catalog import AvailableModel, Catalog
 from services.pricing import quote
+from services.providers.base import ProviderError, VideoProvider
+from services.providers.registry import Providers
 from services.settings import Settings
 from services.validation import Problem, validate_request
 from services.video_request import VideoRequest
-from storage.interfaces import Store
+from storage.interfaces import GenerationStore
 from storage.records import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
@@ -84,14 +86,30 @@ _SUCCEEDED = frozenset({GenerationStatus.SUCCEEDED})
 
 
 class GenerationService:
-    def __init__(self, store: Store, catalog: Catalog, settings: Settings, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        store: GenerationStore,
+        catalog: Catalog,
+        settings: Settings,
+        providers: Providers,
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
         self._store = store
+        self._catalog = catalog
         self._settings = settings
+        self._providers = providers
         self._clock = clock
-        self.offers: dict[str, AvailableModel] = {o.model.key: o for o in catalog.available(settings)}
+        self.offers: dict[str, AvailableModel] = {
+            o.model.key: o for o in catalog.available(settings.usable_providers())
+        }
 
     def offer(self, model_key: str) -> AvailableModel | None:
         return self.offers.get(model_key)
+
+    def model_name(self, model_key: str) -> str:
+        """The model as the screens name it (Catalog.name_of), whether or not it is offered now."""
+        return self._catalog.name_of(model_key)
 
     def price(self, request: VideoRequest) -> int | None:
         offer = self.offers.get(request.model)
@@ -287,12 +305,36 @@ class GenerationService:
         _log_refund(outcome, code if message is None else f"{code} ({message})")
         return outcome
 
-    async def cancel(self, generation_id: str, *, user_id: int, provider_can_stop: bool) -> RefundOutcome:
-        """The owner cancels: always while queued, while running only if the provider can still stop it."""
+    async def cancel(self, generation_id: str, *, user_id: int) -> RefundOutcome:
+        """The owner's cancel button: refund while queued, or while running if the provider stops it."""
+        generation = await self.get_for_user(generation_id, user_id)
+        if generation is None:
+            return NotRefundable(None)
+        if generation.status is GenerationStatus.QUEUED:
+            return await self.refund_cancelled(generation_id, user_id=user_id, provider_stopped=False)
+        if generation.status is not GenerationStatus.RUNNING or generation.provider_task_id is None:
+            return NotRefundable(generation)
+        adapter = self.adapter(generation)
+        if not adapter.can_cancel:
+            return NotRefundable(generation)
+        try:
+            stopped = await adapter.cancel(generation.provider_task_id)
+        except ProviderError as error:
+            log.warning("cancel of %s failed: %s", generation_id, error)
+            return NotRefundable(generation)
+        if not stopped:
+            return NotRefundable(generation)
+        return await self.refund_cancelled(generation_id, user_id=user_id, provider_stopped=True)
+
+    async def refund_cancelled(
+        self, generation_id: str, *, user_id: int, provider_stopped: bool
+    ) -> RefundOutcome:
+        """End the owner's generation as cancelled with its refund: always while queued, while running
+        only once the provider has stopped the task (a running task still costs the operator)."""
         current = await self._store.get_generation(generation_id)
         if current is None or current.user_id != user_id:
             return NotRefundable(None)
-        allowed = ACTIVE_STATUSES if provider_can_stop else _QUEUED
+        allowed = ACTIVE_STATUSES if provider_stopped else _QUEUED
         outcome = await self._store.end_with_refund(
             generation_id,
             to=GenerationStatus.CANCELLED,
@@ -303,6 +345,26 @@ class GenerationService:
         )
         _log_refund(outcome, "cancelled by the user")
         return outcome
+
+    def adapter(self, generation: Generation) -> VideoProvider:
+        """The adapter running this generation's task: its route's (which may name another adapter of
+        the same provider), or the provider's own when the route left the catalog meanwhile."""
+        provider = generation.route_provider
+        if provider is None:
+            raise LookupError(f"generation {generation.id} has no route yet")
+        model = self._catalog.get(generation.model)
+        route = None
+        if model is not None:
+            route = next(
+                (
+                    r
+                    for r in model.routes
+                    if r.provider == provider
+                    and r.provider_model_id(generation.mode) == generation.route_model_id
+                ),
+                None,
+            )
+        return self._providers.for_route(route) if route is not None else self._providers.for_key(provider)
 
     async def get_for_user(self, generation_id: str, user_id: int) -> Generation | None:
         """The generation only if `user_id` owns it: forged or foreign ids look the same as unknown ones."""

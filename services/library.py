@@ -15,7 +15,7 @@ from datetime import datetime
 from services.generations import Clock, GenerationService, utcnow
 from services.notifications import StoredVideo
 from storage.errors import StorageError
-from storage.interfaces import MediaStore, Store
+from storage.interfaces import GenerationStore, MediaStore
 from storage.records import ACTIVE_STATUSES, Generation
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def position(generation: Generation) -> Cursor:
 class Library:
     def __init__(
         self,
-        store: Store,
+        store: GenerationStore,
         media: MediaStore,
         generations: GenerationService,
         *,

@@ -24,7 +24,7 @@ from services.pricing import stars_for
 from services.settings import Settings, StarsPack
 from services.video_request import VideoRequest
 from services.wallet import Wallet
-from storage.interfaces import Store
+from storage.interfaces import AccountStore
 from storage.records import AlreadyApplied, Applied, Generation, GenerationCreated, InsufficientFunds, Payment
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ AdminRefundOutcome = PayerUnknown | RefundRejected | RefundedUntracked | RefundR
 
 class Payments:
     def __init__(
-        self, store: Store, wallet: Wallet, generations: GenerationService, settings: Settings
+        self, store: AccountStore, wallet: Wallet, generations: GenerationService, settings: Settings
     ) -> None:
         self._store = store
         self._wallet = wallet

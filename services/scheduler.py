@@ -1,4 +1,4 @@
-"""APScheduler 3 jobs that drive the poller: the poll tick, the hard-timeout sweep, media retention, and
+"""APScheduler 3 jobs: the poller's tick and hard-timeout sweep, media retention, and
 the heartbeat that `python -m bot health` checks.
 
 `coalesce` + `max_instances=1` mean a slow tick is never overlapped by the next one; missed runs collapse
@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from services import heartbeat
 from services.poller import Poller
+from services.retention import MediaRetention
 from services.settings import Settings
 
 RETENTION_INTERVAL_HOURS = 1
@@ -50,7 +51,7 @@ def quiet_scheduler_logs() -> None:
         logging.getLogger(name).addFilter(_DEMOTE)
 
 
-def build_scheduler(poller: Poller, settings: Settings) -> AsyncIOScheduler:
+def build_scheduler(poller: Poller, retention: MediaRetention, settings: Settings) -> AsyncIOScheduler:
     quiet_scheduler_logs()
     scheduler = AsyncIOScheduler(
         timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -69,7 +70,7 @@ def build_scheduler(poller: Poller, settings: Settings) -> AsyncIOScheduler:
     )
     if settings.media_retention_days:
         scheduler.add_job(
-            poller.clean_media,
+            retention.clean,
             "interval",
             hours=RETENTION_INTERVAL_HOURS,
             id="media-retention",

@@ -1,5 +1,7 @@
 """All configuration, from the environment and `.env` (pydantic-settings).
 
+The core settings are declared here; each provider's (`KIE_API_KEY`, `KIE_BASE_URL`, ...) come from its
+descriptor (services/providers/descriptor.py), so adding a provider does not touch this file.
 Secrets are `SecretStr`, so they print as `**********` in logs, reprs and error messages. A wrong or
 missing setting raises `ConfigError` with one readable line per problem, named by its variable.
 """
@@ -12,7 +14,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -20,27 +22,31 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Language = Literal["en", "ru", "zh"]
+from services.providers.descriptor import OptionalSecret, ProviderConfig, together_with
+from services.providers.registry import DESCRIPTORS
 
-#: Providers and the settings that configure them. Kling signs JWTs with two keys instead of one.
-PROVIDERS = ("openai", "laozhang", "gemini", "kie", "runware", "runway", "ark", "dashscope", "kling", "demo")
+Language = Literal["en", "ru", "zh"]
 
 _BOT_TOKEN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
-#: Built-in per-provider hard timeouts (minutes), replaced as a whole by HARD_TIMEOUTS; providers not
-#: listed use HARD_TIMEOUT_MINUTES. Gemini answers within ~6 minutes; the demo within seconds.
-DEFAULT_HARD_TIMEOUTS = {"gemini": 20, "demo": 5}
+#: Built-in per-provider hard timeouts (minutes), from the descriptors, replaced as a whole by
+#: HARD_TIMEOUTS; providers not listed use HARD_TIMEOUT_MINUTES.
+DEFAULT_HARD_TIMEOUTS = {
+    name: d.hard_timeout_minutes for name, d in DESCRIPTORS.items() if d.hard_timeout_minutes is not None
+}
 
-#: Built-in shortest gap between two status polls of one task (seconds), replaced as a whole by
-#: MIN_POLL_INTERVALS. Google samples poll every 10 s (10 RPM preview quotas); OpenAI recommends 10-20 s;
-#: Runware's SDK polls every 3 s.
-DEFAULT_MIN_POLL_INTERVALS = {"gemini": 10.0, "openai": 10.0, "laozhang": 10.0, "kie": 10.0, "runware": 3.0}
+#: Built-in shortest gap between two status polls of one task (seconds), from the descriptors, replaced
+#: as a whole by MIN_POLL_INTERVALS.
+DEFAULT_MIN_POLL_INTERVALS = {
+    name: d.min_poll_interval for name, d in DESCRIPTORS.items() if d.min_poll_interval
+}
 
 
 class ConfigError(Exception):
@@ -57,26 +63,15 @@ class StarsPack:
     stars: int
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderConfig:
-    name: str
-    base_url: str
-    api_key: SecretStr | None
-    hard_timeout_minutes: int
-    secret_key: SecretStr | None = None
-
-    @property
-    def configured(self) -> bool:
-        return self.api_key is not None and (self.name != "kling" or self.secret_key is not None)
-
-
 def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
 
 
-class Settings(BaseSettings):
+class CoreSettings(BaseSettings):
+    """Everything but the providers' own settings, which `Settings` adds from their descriptors."""
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -92,7 +87,7 @@ class Settings(BaseSettings):
     telegram_upload_limit_mb: int = Field(50, ge=1, le=2000)
     telegram_startup_wait_seconds: float = Field(30.0, ge=0, le=3600)
     webhook_url: AnyHttpUrl | None = None
-    webhook_secret: SecretStr | None = Field(None, validate_default=True)
+    webhook_secret: OptionalSecret = Field(None, validate_default=True)
     public_base_url: AnyHttpUrl | None = None
     web_host: str = "0.0.0.0"
     web_port: int = Field(8080, ge=1, le=65535)
@@ -100,15 +95,15 @@ class Settings(BaseSettings):
     # storage
     data_dir: Path = Path("./data")
     supabase_url: AnyHttpUrl | None = None
-    supabase_service_role_key: SecretStr | None = Field(None, validate_default=True)
+    supabase_service_role_key: Annotated[OptionalSecret, together_with("supabase_url")] = Field(
+        None, validate_default=True
+    )
     supabase_bucket: str = Field("generations", min_length=1)
-    redis_url: SecretStr | None = None
-    media_link_secret: SecretStr | None = None
+    redis_url: OptionalSecret = None
+    media_link_secret: OptionalSecret = None
     media_link_ttl_seconds: int = Field(86400, ge=60)
 
     # product
-    demo_mode: bool = False
-    demo_delay_seconds: float = Field(6.0, ge=0)
     catalog_path: Path | None = None
     default_language: Language = "en"
     poll_interval_seconds: float = Field(10.0, gt=0, le=600)
@@ -135,50 +130,12 @@ class Settings(BaseSettings):
     welcome_credits: int = Field(0, ge=0, le=100000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    # providers
-    openai_api_key: SecretStr | None = None
-    openai_base_url: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
-    laozhang_api_key: SecretStr | None = None
-    laozhang_base_url: AnyHttpUrl = AnyHttpUrl("https://api.laozhang.ai/v1")
-    gemini_api_key: SecretStr | None = None
-    gemini_base_url: AnyHttpUrl = AnyHttpUrl("https://generativelanguage.googleapis.com")
-    kie_api_key: SecretStr | None = None
-    kie_base_url: AnyHttpUrl = AnyHttpUrl("https://api.kie.ai")
-    kie_upload_base_url: AnyHttpUrl = AnyHttpUrl("https://kieai.redpandaai.co")
-    kie_webhook_hmac_key: SecretStr | None = None
-    openai_webhook_secret: SecretStr | None = None
-    runware_api_key: SecretStr | None = None
-    runware_base_url: AnyHttpUrl = AnyHttpUrl("https://api.runware.ai/v1")
-    runway_api_key: SecretStr | None = None
-    runway_base_url: AnyHttpUrl = AnyHttpUrl("https://api.dev.runwayml.com")
-    ark_api_key: SecretStr | None = None
-    ark_base_url: AnyHttpUrl = AnyHttpUrl("https://ark.ap-southeast.bytepluses.com/api/v3")
-    dashscope_api_key: SecretStr | None = None
-    dashscope_base_url: AnyHttpUrl = AnyHttpUrl("https://dashscope-intl.aliyuncs.com")
-    kling_access_key: SecretStr | None = None
-    kling_secret_key: SecretStr | None = Field(None, validate_default=True)
-    kling_base_url: AnyHttpUrl = AnyHttpUrl("https://api-singapore.klingai.com")
-
-    @field_validator(
-        "bot_token",
-        "webhook_secret",
-        "supabase_service_role_key",
-        "redis_url",
-        "media_link_secret",
-        "kie_webhook_hmac_key",
-        "openai_webhook_secret",
-        *(f"{p}_api_key" for p in PROVIDERS if p not in ("kling", "demo")),
-        "kling_access_key",
-        "kling_secret_key",
-        mode="before",
-    )
+    @field_validator("bot_token", mode="before")
     @classmethod
-    def _blank_secret_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
-        """`KEY=` in a .env file means "not configured", not "an empty key"."""
+    def _blank_token_is_missing(cls, value: Any) -> Any:
+        """A blank `BOT_TOKEN=` line is a missing token, not an empty one."""
         if isinstance(value, str) and not value.strip():
-            if info.field_name == "bot_token":
-                raise PydanticCustomError("missing", "Field required")
-            return None
+            raise PydanticCustomError("missing", "Field required")
         return value.strip() if isinstance(value, str) else value
 
     @field_validator("webhook_url", "public_base_url", "supabase_url", "catalog_path", mode="before")
@@ -225,7 +182,7 @@ class Settings(BaseSettings):
         for item in _split(value):
             name, sep, minutes = item.partition("=")
             name = name.strip().lower()
-            if not sep or name not in PROVIDERS or not minutes.strip().isdigit() or int(minutes) < 1:
+            if not sep or name not in DESCRIPTORS or not minutes.strip().isdigit() or int(minutes) < 1:
                 raise ValueError(f"{item!r} should look like gemini=20 (a known provider and whole minutes)")
             parsed[name] = int(minutes)
         return parsed
@@ -243,7 +200,7 @@ class Settings(BaseSettings):
                 number = float(seconds)
             except ValueError:
                 number = -1.0
-            if not sep or name not in PROVIDERS or not 0 <= number <= 600:
+            if not sep or name not in DESCRIPTORS or not 0 <= number <= 600:
                 raise ValueError(f"{item!r} should look like kie=15 (a known provider and 0-600 seconds)")
             parsed[name] = number
         return parsed
@@ -265,21 +222,12 @@ class Settings(BaseSettings):
             raise ValueError("list at least one pack, e.g. 100:50,550:250")
         return packs
 
-    @field_validator("webhook_secret", "supabase_service_role_key", "kling_secret_key")
+    @field_validator("webhook_secret")
     @classmethod
-    def _pairs(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        """Settings that only work together; checked per field so every problem is reported at once."""
-        partner = {
-            "webhook_secret": "webhook_url",
-            "supabase_service_role_key": "supabase_url",
-            "kling_secret_key": "kling_access_key",
-        }[str(info.field_name)]
-        has_partner = info.data.get(partner) is not None
-        if info.field_name == "webhook_secret":
-            if has_partner and value is None:
-                raise ValueError("is required with WEBHOOK_URL, so that forged updates are rejected")
-        elif has_partner != (value is not None):
-            raise ValueError(f"must be set together with {partner.upper()}")
+    def _webhook_needs_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Checked per field (like `together_with`), so every problem is reported at once."""
+        if info.data.get("webhook_url") is not None and value is None:
+            raise ValueError("is required with WEBHOOK_URL, so that forged updates are rejected")
         return value
 
     # derived values
@@ -332,26 +280,41 @@ class Settings(BaseSettings):
         return hmac.new(token, b"videobot media links", hashlib.sha256).digest()
 
     def provider(self, name: str) -> ProviderConfig:
-        if name not in PROVIDERS:
-            raise KeyError(name)
-        timeout = self.hard_timeouts.get(name, self.hard_timeout_minutes)
-        if name == "demo":
-            key = SecretStr("demo") if self.demo_mode else None
-            return ProviderConfig(name, "demo://", key, timeout)
-        if name == "kling":
-            return ProviderConfig(
-                name,
-                str(self.kling_base_url),
-                self.kling_access_key,
-                timeout,
-                secret_key=self.kling_secret_key,
-            )
-        return ProviderConfig(
-            name, str(getattr(self, f"{name}_base_url")), getattr(self, f"{name}_api_key"), timeout
-        )
+        """One provider's settings; KeyError for a name no provider module declares."""
+        descriptor = DESCRIPTORS[name]
+        return descriptor.config(self, self.hard_timeouts.get(name, self.hard_timeout_minutes))
 
     def configured_providers(self) -> list[str]:
-        return [name for name in PROVIDERS if self.provider(name).configured]
+        return [name for name in DESCRIPTORS if self.provider(name).configured]
+
+    def usable_providers(self) -> frozenset[str]:
+        """Providers with a key and an adapter: the ones whose catalog routes are offered."""
+        return frozenset(name for name in self.configured_providers() if DESCRIPTORS[name].adapters)
+
+
+def _provider_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for descriptor in DESCRIPTORS.values():
+        fields.update(descriptor.fields())
+    return fields
+
+
+if TYPE_CHECKING:
+
+    class Settings(CoreSettings):
+        """The core settings plus every provider's (`kie_api_key`, `kie_base_url`, `demo_mode`, ...),
+        added from the descriptors; provider settings are typed `Any` here."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    Settings = create_model(
+        "Settings",
+        __base__=CoreSettings,
+        __module__=__name__,
+        __doc__="The core settings plus every provider's, added from the provider descriptors.",
+        **_provider_fields(),
+    )
 
 
 def describe_errors(error: ValidationError) -> list[str]:

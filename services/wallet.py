@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from storage.interfaces import Store
+from storage.interfaces import AccountStore
 from storage.records import Applied, LedgerEntry, LedgerKind, LedgerOutcome, NewLedgerEntry, NewPayment, User
 
 log = logging.getLogger(__name__)
 
 
 class Wallet:
-    def __init__(self, store: Store, *, welcome_credits: int = 0) -> None:
+    def __init__(self, store: AccountStore, *, welcome_credits: int = 0) -> None:
         self._store = store
         self._welcome_credits = welcome_credits
 

@@ -1,4 +1,9 @@
-"""The two ports every backend implements: `Store` (users, wallet, payments, generations) and `MediaStore`.
+"""The ports a backend implements, by role, and `MediaStore`.
+
+`UserStore` (users), `LedgerStore` (wallet, ledger and Stars payments), `GenerationStore` (generations
+and the poller's work queue) and `ReportStore` (figures for the admin) let each service name only what it
+uses (`AccountStore` is users and ledger together, as Python has no intersection types); `Store` is all
+of them plus `close()`, what both backends implement and the composition root holds.
 
 Each money or lifecycle method is one atomic operation in the backend, so a crash or a second replica
 can never leave a debit without its generation, a refund without its status, or a payment counted twice.
@@ -14,7 +19,6 @@ from typing import Any
 from storage.records import (
     CreateOutcome,
     Generation,
-    GenerationAudit,
     GenerationStatus,
     LedgerEntry,
     LedgerOutcome,
@@ -22,12 +26,10 @@ from storage.records import (
     NewLedgerEntry,
     NewPayment,
     Payment,
-    PaymentAudit,
     PaymentRefunded,
     RefundOutcome,
     Stats,
     User,
-    WalletAudit,
 )
 
 #: Columns a guarded transition may set besides the status.
@@ -53,13 +55,9 @@ MUTABLE_GENERATION_FIELDS = frozenset(
 )
 
 
-class Store(ABC):
-    """Users, wallet ledger, Stars payments and generations."""
+class UserStore(ABC):
+    """Telegram users: who they are, the language they chose, whether the bot may write to them."""
 
-    @abstractmethod
-    async def close(self) -> None: ...
-
-    # users
     @abstractmethod
     async def ensure_user(
         self,
@@ -87,7 +85,10 @@ class Store(ABC):
     @abstractmethod
     async def set_user_blocked(self, user_id: int, blocked: bool) -> None: ...
 
-    # wallet
+
+class LedgerStore(ABC):
+    """The wallet: an append-only ledger that moves each balance, and the Stars payments that credit it."""
+
     @abstractmethod
     async def apply_ledger_entry(self, entry: NewLedgerEntry) -> LedgerOutcome:
         """Append one entry and move the balance with it; a used key or a negative result changes nothing."""
@@ -115,7 +116,16 @@ class Store(ABC):
     async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
         """Newest first."""
 
-    # generations
+
+class AccountStore(UserStore, LedgerStore):
+    """A user and their money together, for the wallet and the payments service: registering a user
+    grants the trial credits, and a refund notice is written in the payer's language."""
+
+
+class GenerationStore(ABC):
+    """Generations, each debited or refunded in the same step that creates or ends it, and the poller's
+    work queue (due work, leases)."""
+
     @abstractmethod
     async def create_generation(self, new: NewGeneration) -> CreateOutcome:
         """Debit `gen:<id>` and insert the row in `queued`, together or not at all.
@@ -237,19 +247,20 @@ class Store(ABC):
     async def list_expired_media(self, *, finished_before: datetime, limit: int) -> list[Generation]:
         """Generations whose stored video is older than the retention cut and no longer awaited."""
 
+
+class ReportStore(ABC):
+    """Read-only figures for the admin's /stats."""
+
     @abstractmethod
     async def stats(self, *, since: datetime) -> Stats:
         """Generations (by model, provider and status), payments and new users since `since`."""
 
-    # audit, for the invariant checker
-    @abstractmethod
-    async def audit_wallets(self) -> list[WalletAudit]: ...
+
+class Store(AccountStore, GenerationStore, ReportStore):
+    """Every port of one backend (SQLite or Supabase), and the connection behind them."""
 
     @abstractmethod
-    async def audit_generations(self) -> list[GenerationAudit]: ...
-
-    @abstractmethod
-    async def audit_payments(self) -> list[PaymentAudit]: ...
+    async def close(self) -> None: ...
 
 
 class MediaStore(ABC):

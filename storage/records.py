@@ -6,7 +6,7 @@ operation (a SQLite transaction, later a Postgres function), so both backends sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -152,32 +152,6 @@ class NewGeneration:
     created_at: datetime
     deadline_at: datetime
     request_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WalletAudit:
-    user_id: int
-    balance: int
-    ledger_sum: int
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationAudit:
-    id: str
-    status: GenerationStatus
-    cost: int
-    debits: list[int] = field(default_factory=list)
-    refunds: list[int] = field(default_factory=list)
-    deadline_at: datetime | None = None
-    result_path: str | None = None
-    media_expired: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentAudit:
-    charge_id: str
-    payment_rows: int
-    purchase_entries: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from storage.errors import StorageError, StoragePathError, UnknownUserError, os_reason
-from storage.interfaces import MUTABLE_GENERATION_FIELDS, Store
+from storage.interfaces import Store
 from storage.records import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
@@ -31,9 +31,7 @@ from storage.records import (
     Applied,
     CreateOutcome,
     Generation,
-    GenerationAudit,
     GenerationCreated,
-    GenerationStats,
     GenerationStatus,
     InsufficientFunds,
     LedgerEntry,
@@ -44,30 +42,17 @@ from storage.records import (
     NewPayment,
     NotRefundable,
     Payment,
-    PaymentAudit,
     PaymentRefunded,
-    PaymentStats,
     Refunded,
     RefundOutcome,
     Stats,
     User,
-    WalletAudit,
 )
+from storage.rows import RowMapper, ts
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at", "media_expired_at", "hidden_at"})
-_JSON_FIELDS = frozenset({"result_meta"})
-
-
-def ts(value: datetime) -> str:
-    """UTC text with fixed microsecond precision, so that text order equals time order."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous; pass an aware one")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+#: SQLite keeps the JSON columns (request, result_meta) as text.
+_rows = RowMapper(load_json=json.loads, dump_json=json.dumps)
 
 
 def _bind(params: Iterable[Any] | Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
@@ -79,95 +64,10 @@ def _placeholders(values: Iterable[Any]) -> str:
     return ",".join("?" for _ in values)
 
 
-def _user(row: aiosqlite.Row) -> User:
-    return User(
-        id=row["id"],
-        username=row["username"],
-        language=row["language"],
-        balance=row["balance"],
-        blocked=bool(row["blocked"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
-
-
-def _entry(row: aiosqlite.Row) -> LedgerEntry:
-    return LedgerEntry(
-        id=row["id"],
-        user_id=row["user_id"],
-        delta=row["delta"],
-        kind=LedgerKind(row["kind"]),
-        idempotency_key=row["idempotency_key"],
-        generation_id=row["generation_id"],
-        payment_charge_id=row["payment_charge_id"],
-        admin_id=row["admin_id"],
-        reason=row["reason"],
-        balance_after=row["balance_after"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
-
-
-def _generation(row: aiosqlite.Row) -> Generation:
-    return Generation(
-        id=row["id"],
-        user_id=row["user_id"],
-        chat_id=row["chat_id"],
-        model=row["model"],
-        mode=row["mode"],
-        prompt=row["prompt"],
-        request=json.loads(row["request"]),
-        cost=row["cost"],
-        status=GenerationStatus(row["status"]),
-        request_key=row["request_key"],
-        route_provider=row["route_provider"],
-        route_model_id=row["route_model_id"],
-        provider_task_id=row["provider_task_id"],
-        progress=row["progress"],
-        result_path=row["result_path"],
-        file_id=row["file_id"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        attempts=row["attempts"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-        deadline_at=datetime.fromisoformat(row["deadline_at"]),
-        next_poll_at=_dt(row["next_poll_at"]),
-        lease_owner=row["lease_owner"],
-        lease_until=_dt(row["lease_until"]),
-        finished_at=_dt(row["finished_at"]),
-        delivered_at=_dt(row["delivered_at"]),
-        provider_result=row["provider_result"],
-        result_meta=None if row["result_meta"] is None else json.loads(row["result_meta"]),
-        status_message_id=row["status_message_id"],
-        media_expired_at=_dt(row["media_expired_at"]),
-        hidden_at=_dt(row["hidden_at"]),
-    )
-
-
-def _payment(row: aiosqlite.Row) -> Payment:
-    return Payment(
-        charge_id=row["charge_id"],
-        user_id=row["user_id"],
-        stars=row["stars"],
-        credits=row["credits"],
-        payload=row["payload"],
-        refunded=bool(row["refunded"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
-
-
 def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
-    unknown = set(fields) - MUTABLE_GENERATION_FIELDS
-    if unknown:
-        raise ValueError(f"not a mutable generation field: {sorted(unknown)}")
-    parts, values = [], []
-    for name, value in fields.items():
-        parts.append(f"{name} = ?")
-        if value is not None and name in _TIME_FIELDS:
-            value = ts(value)
-        elif value is not None and name in _JSON_FIELDS:
-            value = json.dumps(value)
-        values.append(value)
-    return "".join(f", {p}" for p in parts), values
+    """`, name = ?` for each changed column (appended to an UPDATE's SET), and the values to bind."""
+    values = _rows.fields(fields)
+    return "".join(f", {name} = ?" for name in values), list(values.values())
 
 
 class SqliteStore(Store):
@@ -264,7 +164,7 @@ class SqliteStore(Store):
                 (user_id, username, language, now, now),
             )
             assert row is not None
-            user = _user(row)
+            user = _rows.user(row)
             # created_at equals this call's timestamp only when the upsert inserted the row
             if welcome_credits > 0 and row["created_at"] == now:
                 outcome = await self._append(
@@ -281,14 +181,14 @@ class SqliteStore(Store):
     async def get_user(self, user_id: int) -> User | None:
         async with self._read() as db:
             row = await self._one(db, "SELECT * FROM users WHERE id = ?", (user_id,))
-        return None if row is None else _user(row)
+        return None if row is None else _rows.user(row)
 
     async def find_user_by_username(self, username: str) -> User | None:
         async with self._read() as db:
             row = await self._one(
                 db, "SELECT * FROM users WHERE lower(username) = lower(?)", (username.lstrip("@"),)
             )
-        return None if row is None else _user(row)
+        return None if row is None else _rows.user(row)
 
     async def set_user_language(self, user_id: int, language: str) -> None:
         await self._set_user_column(user_id, "language", language)
@@ -326,7 +226,7 @@ class SqliteStore(Store):
         if existing is not None:
             balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (existing["user_id"],))
             assert balance is not None
-            return AlreadyApplied(_entry(existing), balance["balance"])
+            return AlreadyApplied(_rows.entry(existing), balance["balance"])
         row = await self._one(db, "SELECT balance FROM users WHERE id = ?", (user_id,))
         if row is None:
             raise UnknownUserError(user_id)
@@ -342,7 +242,7 @@ class SqliteStore(Store):
             (user_id, delta, kind.value, key, generation_id, charge_id, admin_id, reason, after, now),
         )
         assert entry is not None
-        return Applied(_entry(entry), after)
+        return Applied(_rows.entry(entry), after)
 
     async def apply_ledger_entry(self, entry: NewLedgerEntry) -> LedgerOutcome:
         async with self._tx() as db:
@@ -361,18 +261,21 @@ class SqliteStore(Store):
         key = f"purchase:{payment.charge_id}"
         now = ts(datetime.now(UTC))
         async with self._tx() as db:
-            if await self._one(db, "SELECT 1 FROM payments WHERE charge_id = ?", (payment.charge_id,)):
+            if await self._one(
+                db, "SELECT 1 FROM payments WHERE telegram_payment_charge_id = ?", (payment.charge_id,)
+            ):
                 entry = await self._one(db, "SELECT * FROM ledger WHERE idempotency_key = ?", (key,))
                 if entry is None:
                     raise StorageError(f"payment {payment.charge_id} has no purchase entry")
                 balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (entry["user_id"],))
                 assert balance is not None
-                return AlreadyApplied(_entry(entry), balance["balance"])
+                return AlreadyApplied(_rows.entry(entry), balance["balance"])
             if await self._one(db, "SELECT 1 FROM users WHERE id = ?", (payment.user_id,)) is None:
                 raise UnknownUserError(payment.user_id)
             await db.execute(
                 """INSERT INTO payments
-                       (charge_id, user_id, stars, credits, payload, provider_charge_id, created_at)
+                       (telegram_payment_charge_id, user_id, stars, credits, payload, provider_charge_id,
+                        created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)""",
                 (
                     payment.charge_id,
@@ -396,22 +299,27 @@ class SqliteStore(Store):
 
     async def get_payment(self, charge_id: str) -> Payment | None:
         async with self._read() as db:
-            row = await self._one(db, "SELECT * FROM payments WHERE charge_id = ?", (charge_id,))
-        return None if row is None else _payment(row)
+            row = await self._one(
+                db, "SELECT * FROM payments WHERE telegram_payment_charge_id = ?", (charge_id,)
+            )
+        return None if row is None else _rows.payment(row)
 
     async def list_payments(self, user_id: int, *, limit: int = 10) -> list[Payment]:
         async with self._read() as db:
             rows = await self._all(
                 db,
-                "SELECT * FROM payments WHERE user_id = ? ORDER BY created_at DESC, charge_id DESC LIMIT ?",
+                """SELECT * FROM payments WHERE user_id = ?
+                   ORDER BY created_at DESC, telegram_payment_charge_id DESC LIMIT ?""",
                 (user_id, limit),
             )
-        return [_payment(r) for r in rows]
+        return [_rows.payment(r) for r in rows]
 
     async def record_payment_refund(self, charge_id: str, *, now: datetime) -> PaymentRefunded | None:
         key = f"payment_refund:{charge_id}"
         async with self._tx() as db:
-            payment = await self._one(db, "SELECT * FROM payments WHERE charge_id = ?", (charge_id,))
+            payment = await self._one(
+                db, "SELECT * FROM payments WHERE telegram_payment_charge_id = ?", (charge_id,)
+            )
             if payment is None:
                 return None
             user = await self._one(db, "SELECT balance FROM users WHERE id = ?", (payment["user_id"],))
@@ -419,11 +327,12 @@ class SqliteStore(Store):
             if payment["refunded"]:
                 entry = await self._one(db, "SELECT delta FROM ledger WHERE idempotency_key = ?", (key,))
                 debited = 0 if entry is None else -entry["delta"]
-                return PaymentRefunded(_payment(payment), debited, user["balance"], new=False)
+                return PaymentRefunded(_rows.payment(payment), debited, user["balance"], new=False)
             stamp = ts(now)
             refunded = await self._one(
                 db,
-                "UPDATE payments SET refunded = 1, refunded_at = ? WHERE charge_id = ? RETURNING *",
+                """UPDATE payments SET refunded = 1, refunded_at = ?
+                   WHERE telegram_payment_charge_id = ? RETURNING *""",
                 (stamp, charge_id),
             )
             assert refunded is not None
@@ -441,14 +350,14 @@ class SqliteStore(Store):
                 )
                 assert isinstance(outcome, Applied)
                 balance = outcome.balance
-            return PaymentRefunded(_payment(refunded), debited, balance)
+            return PaymentRefunded(_rows.payment(refunded), debited, balance)
 
     async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
         async with self._read() as db:
             rows = await self._all(
                 db, "SELECT * FROM ledger WHERE user_id = ? ORDER BY id DESC LIMIT ?", (user_id, limit)
             )
-        return [_entry(r) for r in rows]
+        return [_rows.entry(r) for r in rows]
 
     # generations
 
@@ -464,7 +373,7 @@ class SqliteStore(Store):
                 if row is not None:
                     balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (row["user_id"],))
                     assert balance is not None
-                    return GenerationCreated(_generation(row), balance["balance"], new=False)
+                    return GenerationCreated(_rows.generation(row), balance["balance"], new=False)
             user = await self._one(db, "SELECT balance FROM users WHERE id = ?", (new.user_id,))
             if user is None:
                 raise UnknownUserError(new.user_id)
@@ -503,12 +412,12 @@ class SqliteStore(Store):
             )
             if not isinstance(outcome, Applied):
                 raise StorageError(f"debit for generation {new.id} was not applied: {outcome}")
-            return GenerationCreated(_generation(row), outcome.balance)
+            return GenerationCreated(_rows.generation(row), outcome.balance)
 
     async def get_generation(self, generation_id: str) -> Generation | None:
         async with self._read() as db:
             row = await self._one(db, "SELECT * FROM generations WHERE id = ?", (generation_id,))
-        return None if row is None else _generation(row)
+        return _rows.maybe_generation(row)
 
     async def transition_generation(
         self,
@@ -531,7 +440,7 @@ class SqliteStore(Store):
                   WHERE id = ? AND status IN ({_placeholders(allowed_from)}) RETURNING *"""
         params = [to.value, stamp, *values, finished, stamp, delivered, stamp, generation_id]
         rows = await self._write(sql, [*params, *(s.value for s in allowed_from)])
-        return _generation(rows[0]) if rows else None
+        return _rows.generation(rows[0]) if rows else None
 
     async def update_generation(
         self,
@@ -545,7 +454,7 @@ class SqliteStore(Store):
         sql = f"""UPDATE generations SET updated_at = ?{extra}
                   WHERE id = ? AND status IN ({_placeholders(only_if)}) RETURNING *"""
         rows = await self._write(sql, [ts(now), *values, generation_id, *(s.value for s in only_if)])
-        return _generation(rows[0]) if rows else None
+        return _rows.generation(rows[0]) if rows else None
 
     async def end_with_refund(
         self,
@@ -581,7 +490,7 @@ class SqliteStore(Store):
             )
             if row is None:
                 current = await self._one(db, "SELECT * FROM generations WHERE id = ?", (generation_id,))
-                return NotRefundable(None if current is None else _generation(current))
+                return NotRefundable(_rows.maybe_generation(current))
             outcome = await self._append(
                 db,
                 user_id=row["user_id"],
@@ -593,7 +502,7 @@ class SqliteStore(Store):
             )
             if not isinstance(outcome, Applied):
                 raise StorageError(f"refund for generation {generation_id} was not applied: {outcome}")
-            return Refunded(_generation(row), outcome.entry, outcome.balance)
+            return Refunded(_rows.generation(row), outcome.entry, outcome.balance)
 
     async def list_user_generations(
         self,
@@ -615,7 +524,7 @@ class SqliteStore(Store):
             params = (user_id, limit)
         async with self._read() as db:
             rows = await self._all(db, sql, params)
-        page = [_generation(r) for r in rows]
+        page = [_rows.generation(r) for r in rows]
         return page[::-1] if after is not None else page
 
     async def hide_generation(self, generation_id: str, *, user_id: int, now: datetime) -> Generation | None:
@@ -629,7 +538,7 @@ class SqliteStore(Store):
                RETURNING *""",
             {"now": ts(now), "id": generation_id, "user": user_id},
         )
-        return _generation(row[0]) if row else None
+        return _rows.generation(row[0]) if row else None
 
     async def count_generations_since(self, user_id: int, since: datetime) -> int:
         async with self._read() as db:
@@ -658,7 +567,7 @@ class SqliteStore(Store):
                 "SELECT * FROM generations WHERE route_provider = ? AND provider_task_id = ?",
                 (provider, task_id),
             )
-        return None if row is None else _generation(row)
+        return _rows.maybe_generation(row)
 
     async def claim_due_generations(
         self, *, now: datetime, owner: str, lease_seconds: float, limit: int, overdue_only: bool = False
@@ -682,7 +591,7 @@ class SqliteStore(Store):
                 RETURNING *""",
             {"owner": owner, "until": until, "now": stamp, "limit": limit},
         )
-        return [_generation(r) for r in rows]
+        return [_rows.generation(r) for r in rows]
 
     async def claim_generation(
         self, generation_id: str, *, now: datetime, owner: str, lease_seconds: float
@@ -698,7 +607,7 @@ class SqliteStore(Store):
                 "id": generation_id,
             },
         )
-        return _generation(rows[0]) if rows else None
+        return _rows.generation(rows[0]) if rows else None
 
     async def extend_leases(
         self, generation_ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
@@ -741,14 +650,14 @@ class SqliteStore(Store):
                    ORDER BY finished_at LIMIT ?""",
                 (ts(finished_before), limit),
             )
-        return [_generation(r) for r in rows]
+        return [_rows.generation(r) for r in rows]
 
     async def stats(self, *, since: datetime) -> Stats:
         cut = ts(since)
         async with self._read() as db:
             gens = await self._all(
                 db,
-                """SELECT model, route_provider, status, count(*) AS n, sum(cost) AS credits,
+                """SELECT model, route_provider AS provider, status, count(*) AS count, sum(cost) AS credits,
                           sum(coalesce(json_extract(request, '$.duration'), 0)) AS seconds
                    FROM generations WHERE created_at >= ?
                    GROUP BY model, route_provider, status ORDER BY model, route_provider, status""",
@@ -756,7 +665,7 @@ class SqliteStore(Store):
             )
             pay = await self._one(
                 db,
-                """SELECT count(*) AS n, coalesce(sum(stars), 0) AS stars,
+                """SELECT count(*) AS payments, coalesce(sum(stars), 0) AS stars,
                           coalesce(sum(credits), 0) AS credits, coalesce(sum(refunded), 0) AS refunded,
                           coalesce(sum(CASE WHEN refunded = 1 THEN stars ELSE 0 END), 0) AS refunded_stars
                    FROM payments WHERE created_at >= ?""",
@@ -765,87 +674,12 @@ class SqliteStore(Store):
             users = await self._one(db, "SELECT count(*) AS n FROM users WHERE created_at >= ?", (cut,))
             welcome = await self._one(
                 db,
-                """SELECT count(*) AS n, coalesce(sum(delta), 0) AS credits FROM ledger
+                """SELECT count(*) AS users, coalesce(sum(delta), 0) AS credits FROM ledger
                    WHERE kind = 'welcome' AND created_at >= ?""",
                 (cut,),
             )
         assert pay is not None and users is not None and welcome is not None
-        return Stats(
-            since=since,
-            generations=[
-                GenerationStats(
-                    model=r["model"],
-                    provider=r["route_provider"],
-                    status=GenerationStatus(r["status"]),
-                    count=r["n"],
-                    credits=r["credits"],
-                    seconds=r["seconds"],
-                )
-                for r in gens
-            ],
-            payments=PaymentStats(
-                payments=pay["n"],
-                stars=pay["stars"],
-                credits=pay["credits"],
-                refunded=pay["refunded"],
-                refunded_stars=pay["refunded_stars"],
-            ),
-            new_users=users["n"],
-            welcome_credits=welcome["credits"],
-            welcome_users=welcome["n"],
-        )
-
-    # audit
-
-    async def audit_wallets(self) -> list[WalletAudit]:
-        async with self._read() as db:
-            rows = await self._all(
-                db,
-                """SELECT u.id, u.balance, coalesce(sum(l.delta), 0) AS ledger_sum
-                   FROM users u LEFT JOIN ledger l ON l.user_id = u.id GROUP BY u.id ORDER BY u.id""",
-            )
-        return [WalletAudit(r["id"], r["balance"], r["ledger_sum"]) for r in rows]
-
-    async def audit_generations(self) -> list[GenerationAudit]:
-        async with self._read() as db:
-            gens = await self._all(
-                db, "SELECT id, status, cost, deadline_at, result_path, media_expired_at FROM generations"
-            )
-            moves = await self._all(
-                db, "SELECT generation_id, kind, delta FROM ledger WHERE generation_id IS NOT NULL"
-            )
-        debits: dict[str, list[int]] = {}
-        refunds: dict[str, list[int]] = {}
-        for m in moves:
-            target = debits if m["kind"] == LedgerKind.DEBIT else refunds
-            target.setdefault(m["generation_id"], []).append(m["delta"])
-        return [
-            GenerationAudit(
-                id=g["id"],
-                status=GenerationStatus(g["status"]),
-                cost=g["cost"],
-                debits=debits.get(g["id"], []),
-                refunds=refunds.get(g["id"], []),
-                deadline_at=datetime.fromisoformat(g["deadline_at"]),
-                result_path=g["result_path"],
-                media_expired=g["media_expired_at"] is not None,
-            )
-            for g in gens
-        ]
-
-    async def audit_payments(self) -> list[PaymentAudit]:
-        async with self._read() as db:
-            rows = await self._all(
-                db,
-                """SELECT c.charge_id,
-                          (SELECT count(*) FROM payments p WHERE p.charge_id = c.charge_id) AS payment_rows,
-                          (SELECT count(*) FROM ledger l
-                            WHERE l.payment_charge_id = c.charge_id AND l.kind = 'purchase')
-                              AS purchase_entries
-                   FROM (SELECT charge_id FROM payments
-                         UNION SELECT payment_charge_id FROM ledger WHERE payment_charge_id IS NOT NULL) c""",
-            )
-        return [PaymentAudit(r["charge_id"], r["payment_rows"], r["purchase_entries"]) for r in rows]
+        return _rows.stats(since, generations=gens, payments=pay, new_users=users["n"], welcome=welcome)
 
 
 def _unusable(path: Path | str, error: OSError | sqlite3.DatabaseError) -> StoragePathError:

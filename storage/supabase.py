@@ -15,7 +15,7 @@ import re
 import ssl
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,7 +34,7 @@ from storage.errors import (
     UnsafeMediaPathError,
     connection_reason,
 )
-from storage.interfaces import MUTABLE_GENERATION_FIELDS, MediaStore, Store
+from storage.interfaces import MediaStore, Store
 from storage.records import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
@@ -42,28 +42,23 @@ from storage.records import (
     Applied,
     CreateOutcome,
     Generation,
-    GenerationAudit,
     GenerationCreated,
-    GenerationStats,
     GenerationStatus,
     InsufficientFunds,
     LedgerEntry,
-    LedgerKind,
     LedgerOutcome,
     NewGeneration,
     NewLedgerEntry,
     NewPayment,
     NotRefundable,
     Payment,
-    PaymentAudit,
     PaymentRefunded,
-    PaymentStats,
     Refunded,
     RefundOutcome,
     Stats,
     User,
-    WalletAudit,
 )
+from storage.rows import RowMapper, ts
 
 #: RPC calls are short; a stuck connection should fail a poll tick, not hang it.
 RPC_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -73,109 +68,13 @@ MEDIA_TIMEOUT = httpx.Timeout(600.0, connect=10.0, pool=30.0)
 PROBE_TIMEOUT = httpx.Timeout(10.0)
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
-_TIME_FIELDS = frozenset({"deadline_at", "next_poll_at", "delivered_at", "media_expired_at"})
-
-
-def _ts(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are ambiguous; pass an aware one")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).astimezone(UTC)
-
-
-def _user(row: Mapping[str, Any]) -> User:
-    return User(
-        id=int(row["id"]),
-        username=row["username"],
-        language=row["language"],
-        balance=int(row["balance"]),
-        blocked=bool(row["blocked"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
-
-
-def _entry(row: Mapping[str, Any]) -> LedgerEntry:
-    return LedgerEntry(
-        id=int(row["id"]),
-        user_id=int(row["user_id"]),
-        delta=int(row["delta"]),
-        kind=LedgerKind(row["kind"]),
-        idempotency_key=row["idempotency_key"],
-        generation_id=row["generation_id"],
-        payment_charge_id=row["payment_charge_id"],
-        admin_id=row["admin_id"],
-        reason=row["reason"],
-        balance_after=int(row["balance_after"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
-
-
-def _payment(row: Mapping[str, Any]) -> Payment:
-    return Payment(
-        charge_id=row["telegram_payment_charge_id"],
-        user_id=int(row["user_id"]),
-        stars=int(row["stars"]),
-        credits=int(row["credits"]),
-        payload=row["payload"],
-        refunded=bool(row["refunded"]),
-        created_at=datetime.fromisoformat(row["created_at"]),
-    )
-
-
-def _generation(row: Mapping[str, Any]) -> Generation:
-    return Generation(
-        id=row["id"],
-        user_id=int(row["user_id"]),
-        chat_id=int(row["chat_id"]),
-        model=row["model"],
-        mode=row["mode"],
-        prompt=row["prompt"],
-        request=row["request"],
-        cost=int(row["cost"]),
-        status=GenerationStatus(row["status"]),
-        request_key=row["request_key"],
-        route_provider=row["route_provider"],
-        route_model_id=row["route_model_id"],
-        provider_task_id=row["provider_task_id"],
-        progress=row["progress"],
-        result_path=row["result_path"],
-        file_id=row["file_id"],
-        error_code=row["error_code"],
-        error_message=row["error_message"],
-        attempts=int(row["attempts"]),
-        created_at=datetime.fromisoformat(row["created_at"]).astimezone(UTC),
-        updated_at=datetime.fromisoformat(row["updated_at"]).astimezone(UTC),
-        deadline_at=datetime.fromisoformat(row["deadline_at"]).astimezone(UTC),
-        next_poll_at=_dt(row["next_poll_at"]),
-        lease_owner=row["lease_owner"],
-        lease_until=_dt(row["lease_until"]),
-        finished_at=_dt(row["finished_at"]),
-        delivered_at=_dt(row["delivered_at"]),
-        provider_result=row["provider_result"],
-        result_meta=row["result_meta"],
-        status_message_id=row["status_message_id"],
-        media_expired_at=_dt(row["media_expired_at"]),
-        hidden_at=_dt(row.get("hidden_at")),
-    )
-
-
-def _maybe_generation(row: Mapping[str, Any] | None) -> Generation | None:
-    return None if row is None else _generation(row)
+#: PostgREST hands over `jsonb` columns decoded and takes JSON values as they are.
+_rows = RowMapper()
 
 
 def _fields(fields: Mapping[str, Any] | None) -> dict[str, Any]:
     """Field changes as JSON for the functions (which check the names again)."""
-    fields = fields or {}
-    unknown = set(fields) - MUTABLE_GENERATION_FIELDS
-    if unknown:
-        raise ValueError(f"not a mutable generation field: {sorted(unknown)}")
-    return {
-        name: _ts(value) if value is not None and name in _TIME_FIELDS else value
-        for name, value in fields.items()
-    }
+    return _rows.fields(fields or {})
 
 
 def _statuses(statuses: frozenset[GenerationStatus]) -> list[str]:
@@ -185,9 +84,9 @@ def _statuses(statuses: frozenset[GenerationStatus]) -> list[str]:
 def _ledger_outcome(data: Mapping[str, Any]) -> LedgerOutcome:
     outcome = data["outcome"]
     if outcome == "applied":
-        return Applied(_entry(data["entry"]), int(data["balance"]))
+        return Applied(_rows.entry(data["entry"]), int(data["balance"]))
     if outcome == "already":
-        return AlreadyApplied(_entry(data["entry"]), int(data["balance"]))
+        return AlreadyApplied(_rows.entry(data["entry"]), int(data["balance"]))
     return InsufficientFunds(balance=int(data["balance"]), required=int(data["required"]))
 
 
@@ -250,15 +149,15 @@ class SupabaseStore(Store):
                 "p_welcome_credits": welcome_credits,
             },
         )
-        return _user(data)
+        return _rows.user(data)
 
     async def get_user(self, user_id: int) -> User | None:
         data = await self._rpc("get_user", {"p_user_id": user_id})
-        return None if data is None else _user(data)
+        return None if data is None else _rows.user(data)
 
     async def find_user_by_username(self, username: str) -> User | None:
         data = await self._rpc("find_user_by_username", {"p_username": username})
-        return None if data is None else _user(data)
+        return None if data is None else _rows.user(data)
 
     async def set_user_language(self, user_id: int, language: str) -> None:
         await self._rpc("set_user_language", {"p_user_id": user_id, "p_language": language})
@@ -298,23 +197,23 @@ class SupabaseStore(Store):
 
     async def get_payment(self, charge_id: str) -> Payment | None:
         data = await self._rpc("get_payment", {"p_charge_id": charge_id})
-        return None if data is None else _payment(data)
+        return None if data is None else _rows.payment(data)
 
     async def list_payments(self, user_id: int, *, limit: int = 10) -> list[Payment]:
         rows = await self._rpc("list_payments", {"p_user_id": user_id, "p_limit": limit})
-        return [_payment(r) for r in rows]
+        return [_rows.payment(r) for r in rows]
 
     async def record_payment_refund(self, charge_id: str, *, now: datetime) -> PaymentRefunded | None:
-        data = await self._rpc("record_payment_refund", {"p_charge_id": charge_id, "p_now": _ts(now)})
+        data = await self._rpc("record_payment_refund", {"p_charge_id": charge_id, "p_now": ts(now)})
         if data is None:
             return None
         return PaymentRefunded(
-            _payment(data["payment"]), int(data["debited"]), int(data["balance"]), new=bool(data["new"])
+            _rows.payment(data["payment"]), int(data["debited"]), int(data["balance"]), new=bool(data["new"])
         )
 
     async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
         rows = await self._rpc("list_ledger", {"p_user_id": user_id, "p_limit": limit})
-        return [_entry(r) for r in rows]
+        return [_rows.entry(r) for r in rows]
 
     # generations
 
@@ -332,19 +231,19 @@ class SupabaseStore(Store):
                 "p_prompt": new.prompt,
                 "p_request": new.request,
                 "p_cost": new.cost,
-                "p_created_at": _ts(new.created_at),
-                "p_deadline_at": _ts(new.deadline_at),
+                "p_created_at": ts(new.created_at),
+                "p_deadline_at": ts(new.deadline_at),
                 "p_request_key": new.request_key,
             },
         )
         if data["outcome"] == "insufficient":
             return InsufficientFunds(balance=int(data["balance"]), required=int(data["required"]))
         return GenerationCreated(
-            _generation(data["generation"]), int(data["balance"]), new=data["outcome"] == "created"
+            _rows.generation(data["generation"]), int(data["balance"]), new=data["outcome"] == "created"
         )
 
     async def get_generation(self, generation_id: str) -> Generation | None:
-        return _maybe_generation(await self._rpc("get_generation", {"p_id": generation_id}))
+        return _rows.maybe_generation(await self._rpc("get_generation", {"p_id": generation_id}))
 
     async def transition_generation(
         self,
@@ -363,11 +262,11 @@ class SupabaseStore(Store):
                 "p_id": generation_id,
                 "p_to": to.value,
                 "p_allowed_from": _statuses(allowed_from),
-                "p_now": _ts(now),
+                "p_now": ts(now),
                 "p_fields": _fields(fields),
             },
         )
-        return _maybe_generation(data)
+        return _rows.maybe_generation(data)
 
     async def update_generation(
         self,
@@ -383,10 +282,10 @@ class SupabaseStore(Store):
                 "p_id": generation_id,
                 "p_only_if": _statuses(only_if),
                 "p_fields": _fields(fields),
-                "p_now": _ts(now),
+                "p_now": ts(now),
             },
         )
-        return _maybe_generation(data)
+        return _rows.maybe_generation(data)
 
     async def end_with_refund(
         self,
@@ -410,12 +309,14 @@ class SupabaseStore(Store):
                 "p_allowed_from": _statuses(allowed_from),
                 "p_error_code": error_code,
                 "p_error_message": error_message,
-                "p_now": _ts(now),
+                "p_now": ts(now),
             },
         )
         if data["outcome"] != "refunded":
-            return NotRefundable(_maybe_generation(data["generation"]))
-        return Refunded(_generation(data["generation"]), _entry(data["entry"]), int(data["balance"]))
+            return NotRefundable(_rows.maybe_generation(data["generation"]))
+        return Refunded(
+            _rows.generation(data["generation"]), _rows.entry(data["entry"]), int(data["balance"])
+        )
 
     async def list_user_generations(
         self,
@@ -427,26 +328,26 @@ class SupabaseStore(Store):
     ) -> list[Generation]:
         params: dict[str, Any] = {"p_user_id": user_id, "p_limit": limit}
         if after is not None:
-            params.update(p_after_created_at=_ts(after[0]), p_after_id=after[1])
+            params.update(p_after_created_at=ts(after[0]), p_after_id=after[1])
         elif before is not None:
-            params.update(p_before_created_at=_ts(before[0]), p_before_id=before[1])
-        return [_generation(r) for r in await self._rpc("list_user_generations", params)]
+            params.update(p_before_created_at=ts(before[0]), p_before_id=before[1])
+        return [_rows.generation(r) for r in await self._rpc("list_user_generations", params)]
 
     async def hide_generation(self, generation_id: str, *, user_id: int, now: datetime) -> Generation | None:
         data = await self._rpc(
-            "hide_generation", {"p_id": generation_id, "p_user_id": user_id, "p_now": _ts(now)}
+            "hide_generation", {"p_id": generation_id, "p_user_id": user_id, "p_now": ts(now)}
         )
-        return _maybe_generation(data)
+        return _rows.maybe_generation(data)
 
     async def count_active_generations(self, user_id: int) -> int:
         return int(await self._rpc("count_active_generations", {"p_user_id": user_id}))
 
     async def count_generations_since(self, user_id: int, since: datetime) -> int:
-        return int(await self._rpc("count_generations_since", {"p_user_id": user_id, "p_since": _ts(since)}))
+        return int(await self._rpc("count_generations_since", {"p_user_id": user_id, "p_since": ts(since)}))
 
     async def find_generation_by_task(self, provider: str, task_id: str) -> Generation | None:
         data = await self._rpc("find_generation_by_task", {"p_provider": provider, "p_task_id": task_id})
-        return _maybe_generation(data)
+        return _rows.maybe_generation(data)
 
     async def claim_due_generations(
         self, *, now: datetime, owner: str, lease_seconds: float, limit: int, overdue_only: bool = False
@@ -454,23 +355,23 @@ class SupabaseStore(Store):
         rows = await self._rpc(
             "claim_due_generations",
             {
-                "p_now": _ts(now),
+                "p_now": ts(now),
                 "p_owner": owner,
                 "p_lease_seconds": lease_seconds,
                 "p_limit": limit,
                 "p_overdue_only": overdue_only,
             },
         )
-        return [_generation(r) for r in rows]
+        return [_rows.generation(r) for r in rows]
 
     async def claim_generation(
         self, generation_id: str, *, now: datetime, owner: str, lease_seconds: float
     ) -> Generation | None:
         data = await self._rpc(
             "claim_generation",
-            {"p_id": generation_id, "p_now": _ts(now), "p_owner": owner, "p_lease_seconds": lease_seconds},
+            {"p_id": generation_id, "p_now": ts(now), "p_owner": owner, "p_lease_seconds": lease_seconds},
         )
-        return _maybe_generation(data)
+        return _rows.maybe_generation(data)
 
     async def extend_leases(
         self, generation_ids: Sequence[str], *, owner: str, now: datetime, lease_seconds: float
@@ -482,7 +383,7 @@ class SupabaseStore(Store):
             {
                 "p_ids": list(generation_ids),
                 "p_owner": owner,
-                "p_now": _ts(now),
+                "p_now": ts(now),
                 "p_lease_seconds": lease_seconds,
             },
         )
@@ -501,7 +402,7 @@ class SupabaseStore(Store):
             {
                 "p_id": generation_id,
                 "p_owner": owner,
-                "p_next_poll_at": None if next_poll_at is None else _ts(next_poll_at),
+                "p_next_poll_at": None if next_poll_at is None else ts(next_poll_at),
                 "p_fields": _fields(fields),
             },
         )
@@ -509,65 +410,19 @@ class SupabaseStore(Store):
 
     async def list_expired_media(self, *, finished_before: datetime, limit: int) -> list[Generation]:
         rows = await self._rpc(
-            "list_expired_media", {"p_finished_before": _ts(finished_before), "p_limit": limit}
+            "list_expired_media", {"p_finished_before": ts(finished_before), "p_limit": limit}
         )
-        return [_generation(r) for r in rows]
+        return [_rows.generation(r) for r in rows]
 
     async def stats(self, *, since: datetime) -> Stats:
-        data = await self._rpc("stats", {"p_since": _ts(since)})
-        pay = data["payments"]
-        return Stats(
-            since=since,
-            generations=[
-                GenerationStats(
-                    model=g["model"],
-                    provider=g["provider"],
-                    status=GenerationStatus(g["status"]),
-                    count=int(g["count"]),
-                    credits=int(g["credits"]),
-                    seconds=int(g["seconds"]),
-                )
-                for g in data["generations"]
-            ],
-            payments=PaymentStats(
-                payments=int(pay["payments"]),
-                stars=int(pay["stars"]),
-                credits=int(pay["credits"]),
-                refunded=int(pay["refunded"]),
-                refunded_stars=int(pay["refunded_stars"]),
-            ),
+        data = await self._rpc("stats", {"p_since": ts(since)})
+        return _rows.stats(
+            since,
+            generations=data["generations"],
+            payments=data["payments"],
             new_users=int(data["new_users"]),
-            welcome_credits=int(data["welcome"]["credits"]),
-            welcome_users=int(data["welcome"]["users"]),
+            welcome=data["welcome"],
         )
-
-    # audit
-
-    async def audit_wallets(self) -> list[WalletAudit]:
-        rows = await self._rpc("audit_wallets", {})
-        return [WalletAudit(int(r["user_id"]), int(r["balance"]), int(r["ledger_sum"])) for r in rows]
-
-    async def audit_generations(self) -> list[GenerationAudit]:
-        rows = await self._rpc("audit_generations", {})
-        return [
-            GenerationAudit(
-                id=r["id"],
-                status=GenerationStatus(r["status"]),
-                cost=int(r["cost"]),
-                debits=[int(d) for d in r["debits"]],
-                refunds=[int(d) for d in r["refunds"]],
-                deadline_at=_dt(r["deadline_at"]),
-                result_path=r["result_path"],
-                media_expired=bool(r["media_expired"]),
-            )
-            for r in rows
-        ]
-
-    async def audit_payments(self) -> list[PaymentAudit]:
-        rows = await self._rpc("audit_payments", {})
-        return [
-            PaymentAudit(r["charge_id"], int(r["payment_rows"]), int(r["purchase_entries"])) for r in rows
-        ]
 
 
 class SupabaseMediaStore(MediaStore):

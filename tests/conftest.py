@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from services.invariants import check_invariants
 from services.settings import Settings
 from storage.interfaces import MediaStore, Store
 from storage.local_media import LocalMediaStore
 from storage.sqlite import SqliteStore
 from tests.fakes.postgres import tmpfs_with_room
 from tests.fakes.sleeps import Sleeps
+from tests.invariants import check_invariants
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 

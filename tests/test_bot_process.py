@@ -12,7 +12,7 @@ import aiohttp
 
 from services.catalog import load_catalog
 from services.generations import GenerationService
-from services.invariants import check_invariants
+from services.providers.registry import Providers
 from services.settings import Settings
 from services.video_request import VideoRequest
 from storage.local_media import LocalMediaStore
@@ -21,6 +21,7 @@ from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
 from tests.fakes.bot_process import Output, bot_env, start_bot
 from tests.fakes.telegram import FakeTelegram
+from tests.invariants import check_invariants
 
 
 def free_port() -> int:
@@ -86,7 +87,7 @@ async def order_demo(data: Path, user: int) -> str:
     try:
         await store.apply_ledger_entry(NewLedgerEntry(user, 20, LedgerKind.ADMIN, f"admin:1:{user}", 1))
         request = VideoRequest(model="demo", mode="t2v", prompt="a lighthouse in a storm")
-        created = await GenerationService(store, load_catalog(), settings).create(
+        created = await GenerationService(store, load_catalog(), settings, Providers(settings)).create(
             user_id=user, chat_id=user, request=request
         )
         assert isinstance(created, GenerationCreated)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.invariants import check_invariants
 from storage.local_media import LocalMediaStore
 from storage.records import GenerationStatus, LedgerKind
 from storage.sqlite import SqliteStore
@@ -18,6 +17,7 @@ from tests.bot.wizard_helpers import buttons, wizard
 from tests.conftest import TOKEN
 from tests.fakes.bot_process import start_bot
 from tests.fakes.telegram import FakeTelegram
+from tests.invariants import check_invariants
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = 4242

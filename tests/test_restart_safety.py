@@ -14,7 +14,7 @@ from pathlib import Path
 
 from services.catalog import load_catalog
 from services.generations import GenerationService
-from services.invariants import check_invariants
+from services.providers.registry import Providers
 from services.settings import Settings
 from services.video_request import VideoRequest
 from storage.local_media import LocalMediaStore
@@ -23,6 +23,7 @@ from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
 from tests.fakes.bot_process import bot_env, start_bot
 from tests.fakes.telegram import FakeTelegram
+from tests.invariants import check_invariants
 
 PROMPTS = ["a lighthouse in a storm", "forbidden scene", "noresult here"]
 OK_USERS = range(7001, 7009)
@@ -34,7 +35,7 @@ async def order_generations(data: Path) -> dict[int, str]:
     """One demo generation per user, each user in their own chat, paid from a top-up."""
     settings = Settings(_env_file=None, bot_token=TOKEN, data_dir=data, demo_mode=True)  # type: ignore[call-arg]
     store = await SqliteStore.open(settings.database_path)
-    service = GenerationService(store, load_catalog(), settings)
+    service = GenerationService(store, load_catalog(), settings, Providers(settings))
     orders: dict[int, str] = {}
     try:
         for users, prompt in zip((OK_USERS, POLICY_USERS, NO_VIDEO_USERS), PROMPTS, strict=True):

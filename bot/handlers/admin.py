@@ -14,14 +14,15 @@ from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 
 from bot.formatting import TEXT_LIMIT, when
-from bot.i18n import Translator
+from bot.i18n import Texts, Translator
 from bot.stars import TelegramStars
+from services.admin import AdminReports
 from services.generations import GenerationService
 from services.payments import PayerUnknown, Payments, RefundedUntracked, RefundRejected
 from services.settings import Settings
 from services.stats import by_model, by_status, provider_cost
+from services.users import Users
 from services.wallet import Wallet
-from storage.interfaces import Store
 from storage.records import AlreadyApplied, Applied, Generation, Payment, Stats, User
 
 REASON_LIMIT = 200
@@ -37,15 +38,6 @@ class IsAdmin(Filter):
         return message.from_user is not None and message.from_user.id in settings.admin_ids
 
 
-async def find_user(store: Store, ref: str) -> User | None:
-    """A user by numeric id or @username."""
-    if ref.startswith("@") and len(ref) > 1:
-        return await store.find_user_by_username(ref[1:])
-    if ref.isdigit():
-        return await store.get_user(int(ref))
-    return None
-
-
 def label(user: User) -> str:
     return f"@{user.username} ({user.id})" if user.username else str(user.id)
 
@@ -57,22 +49,23 @@ async def adjust(
     message: Message,
     command: CommandObject,
     bot: Bot,
-    store: Store,
+    users: Users,
     wallet: Wallet,
-    lang: str,
+    t: Texts,
     translator: Translator,
 ) -> None:
-    """One ledger entry keyed on the command message, so a redelivered update is applied once."""
+    """One ledger entry keyed on the command message, so a redelivered update is applied once; the user
+    hears of it in their own language."""
     assert message.from_user is not None
     kind = command.command  # topup or deduct
     sign = 1 if kind == "topup" else -1
     parts = (command.args or "").split(maxsplit=2)
     if len(parts) < 2 or not parts[1].isdigit() or not 0 < int(parts[1]) <= MAX_ADJUSTMENT:
-        await message.answer(translator(lang, f"admin-{kind}-usage", max=MAX_ADJUSTMENT))
+        await message.answer(t(f"admin-{kind}-usage", max=MAX_ADJUSTMENT))
         return
-    user = await find_user(store, parts[0])
+    user = await users.find(parts[0])
     if user is None:
-        await message.answer(translator(lang, "admin-user-not-found", ref=parts[0]))
+        await message.answer(t("admin-user-not-found", ref=parts[0]))
         return
     amount = int(parts[1])
     reason = parts[2][:REASON_LIMIT] if len(parts) > 2 else None
@@ -84,25 +77,21 @@ async def adjust(
         reason=reason,
     )
     if isinstance(outcome, AlreadyApplied):
-        await message.answer(translator(lang, "admin-already-applied", balance=outcome.balance))
+        await message.answer(t("admin-already-applied", balance=outcome.balance))
         return
     if not isinstance(outcome, Applied):
         await message.answer(
-            translator(
-                lang, "admin-deduct-too-much", user=label(user), amount=amount, balance=outcome.balance
-            )
+            t("admin-deduct-too-much", user=label(user), amount=amount, balance=outcome.balance)
         )
         return
-    await message.answer(
-        translator(lang, f"admin-{kind}-done", user=label(user), amount=amount, balance=outcome.balance)
-    )
+    await message.answer(t(f"admin-{kind}-done", user=label(user), amount=amount, balance=outcome.balance))
     notice = translator(user.language, f"admin-notify-{kind}", amount=amount, balance=outcome.balance)
     if reason:
         notice += "\n" + translator(user.language, "admin-notify-reason", reason=reason)
     try:
         await bot.send_message(user.id, notice)
     except (TelegramForbiddenError, TelegramBadRequest):
-        await message.answer(translator(lang, "admin-notify-failed", user=label(user)))
+        await message.answer(t("admin-notify-failed", user=label(user)))
 
 
 # ------------------------------------------------------------------ /user
@@ -111,22 +100,20 @@ async def adjust(
 async def show_user(
     message: Message,
     command: CommandObject,
-    store: Store,
+    users: Users,
+    admin: AdminReports,
     generations: GenerationService,
-    lang: str,
-    translator: Translator,
+    t: Texts,
 ) -> None:
     ref = (command.args or "").strip()
-    user = await find_user(store, ref) if ref else None
+    user = await users.find(ref) if ref else None
     if user is None:
         key = "admin-user-not-found" if ref else "admin-user-usage"
-        await message.answer(translator(lang, key, ref=ref))
+        await message.answer(t(key, ref=ref))
         return
-    recent = await store.list_user_generations(user.id, limit=RECENT)
-    payments = await store.list_payments(user.id, limit=RECENT)
+    activity = await admin.activity(user.id, limit=RECENT)
     lines = [
-        translator(
-            lang,
+        t(
             "admin-user-header",
             user=label(user),
             locale=user.language or "—",
@@ -135,31 +122,28 @@ async def show_user(
             balance=user.balance,
         ),
         "",
-        translator(lang, "admin-user-generations" if recent else "admin-user-no-generations"),
-        *(generation_line(g, lang, translator, generations) for g in recent),
+        t("admin-user-generations" if activity.generations else "admin-user-no-generations"),
+        *(generation_line(g, t, generations) for g in activity.generations),
         "",
-        translator(lang, "admin-user-payments" if payments else "admin-user-no-payments"),
-        *(payment_line(p, lang, translator) for p in payments),
+        t("admin-user-payments" if activity.payments else "admin-user-no-payments"),
+        *(payment_line(p, t) for p in activity.payments),
     ]
     await message.answer("\n".join(lines)[:TEXT_LIMIT])
 
 
-def generation_line(g: Generation, lang: str, translator: Translator, generations: GenerationService) -> str:
-    offer = generations.offer(g.model)
-    return translator(
-        lang,
+def generation_line(g: Generation, t: Texts, generations: GenerationService) -> str:
+    return t(
         "admin-user-generation",
         date=when(g.created_at),
-        model=offer.model.name if offer is not None else g.model,
-        status=translator(lang, "library-status", status=g.status.value),
+        model=generations.model_name(g.model),
+        status=t("library-status", status=g.status.value),
         cost=g.cost,
         id=g.id,
     )
 
 
-def payment_line(p: Payment, lang: str, translator: Translator) -> str:
-    return translator(
-        lang,
+def payment_line(p: Payment, t: Texts) -> str:
+    return t(
         "admin-user-payment",
         date=when(p.created_at),
         stars=p.stars,
@@ -173,31 +157,30 @@ def payment_line(p: Payment, lang: str, translator: Translator) -> str:
 
 
 async def refund(
-    message: Message, command: CommandObject, bot: Bot, payments: Payments, lang: str, translator: Translator
+    message: Message, command: CommandObject, bot: Bot, payments: Payments, t: Texts, translator: Translator
 ) -> None:
     """refundStarPayment, then our books (services/payments.py); a charge we have no record of needs the
     payer's id."""
     parts = (command.args or "").split()
     if not 1 <= len(parts) <= 2:
-        await message.answer(translator(lang, "admin-refund-usage"))
+        await message.answer(t("admin-refund-usage"))
         return
     charge = parts[0]
     given = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
     outcome = await payments.refund(charge, payer=given, telegram=TelegramStars(bot, translator))
     if isinstance(outcome, PayerUnknown):
-        text = translator(lang, "admin-refund-unknown", charge=charge)
+        text = t("admin-refund-unknown", charge=charge)
     elif isinstance(outcome, RefundRejected):
         if outcome.code == "already-refunded":
-            text = translator(lang, "admin-refund-already", charge=charge)
+            text = t("admin-refund-already", charge=charge)
         elif outcome.code == "not-found":
-            text = translator(lang, "admin-refund-not-found", charge=charge)
+            text = t("admin-refund-not-found", charge=charge)
         else:
-            text = translator(lang, "admin-refund-failed", charge=charge, error=outcome.error)
+            text = t("admin-refund-failed", charge=charge, error=outcome.error)
     elif isinstance(outcome, RefundedUntracked):
-        text = translator(lang, "admin-refund-done-untracked", charge=charge, user=str(outcome.payer))
+        text = t("admin-refund-done-untracked", charge=charge, user=str(outcome.payer))
     else:
-        text = translator(
-            lang,
+        text = t(
             "admin-refund-done",
             charge=charge,
             stars=outcome.payment.stars,
@@ -211,46 +194,34 @@ async def refund(
 # ------------------------------------------------------------------ /stats
 
 
-async def stats(
-    message: Message, store: Store, generations: GenerationService, lang: str, translator: Translator
-) -> None:
+async def stats(message: Message, admin: AdminReports, generations: GenerationService, t: Texts) -> None:
     now = datetime.now(UTC)
     periods = (("admin-stats-day", timedelta(hours=24)), ("admin-stats-month", timedelta(days=30)))
     blocks = [
-        render_stats(await store.stats(since=now - span), title, lang, translator, generations)
-        for title, span in periods
+        render_stats(await admin.stats(since=now - span), title, t, generations) for title, span in periods
     ]
     await message.answer("\n\n".join(blocks)[:TEXT_LIMIT])
 
 
-def render_stats(
-    figures: Stats, title: str, lang: str, translator: Translator, generations: GenerationService
-) -> str:
+def render_stats(figures: Stats, title: str, t: Texts, generations: GenerationService) -> str:
     statuses = by_status(figures.generations)
     models = by_model(figures.generations)
     cost = provider_cost(figures.generations, {key: o.model for key, o in generations.offers.items()})
     status_text = ", ".join(
-        f"{translator(lang, 'library-status', status=status.value)}: {count}"
-        for status, count in statuses.items()
+        f"{t('library-status', status=status.value)}: {count}" for status, count in statuses.items()
     )
     lines = [
-        translator(lang, title),
-        translator(
-            lang, "admin-stats-generations", total=sum(statuses.values()), statuses=status_text or "—"
-        ),
+        t(title),
+        t("admin-stats-generations", total=sum(statuses.values()), statuses=status_text or "—"),
     ]
     for key, total in list(models.items())[:MODELS_SHOWN]:
-        offer = generations.offer(key)
-        name = offer.model.name if offer is not None else key
-        lines.append(
-            translator(lang, "admin-stats-model", model=name, count=total.count, credits=total.credits)
-        )
+        name = generations.model_name(key)
+        lines.append(t("admin-stats-model", model=name, count=total.count, credits=total.credits))
     if len(models) > MODELS_SHOWN:
-        lines.append(translator(lang, "admin-stats-more-models", count=len(models) - MODELS_SHOWN))
+        lines.append(t("admin-stats-more-models", count=len(models) - MODELS_SHOWN))
     paid = figures.payments
     lines += [
-        translator(
-            lang,
+        t(
             "admin-stats-revenue",
             stars=paid.stars,
             payments=paid.payments,
@@ -258,9 +229,9 @@ def render_stats(
             refunded=paid.refunded,
             net=paid.stars - paid.refunded_stars,
         ),
-        translator(lang, "admin-stats-cost", usd=f"{cost.usd:.2f}", unpriced=cost.unpriced),
-        translator(lang, "admin-stats-users", count=figures.new_users),
-        translator(lang, "admin-stats-welcome", credits=figures.welcome_credits, users=figures.welcome_users),
+        t("admin-stats-cost", usd=f"{cost.usd:.2f}", unpriced=cost.unpriced),
+        t("admin-stats-users", count=figures.new_users),
+        t("admin-stats-welcome", credits=figures.welcome_credits, users=figures.welcome_users),
     ]
     return "\n".join(lines)
 

@@ -8,28 +8,29 @@ from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.i18n import Translator
+from bot.i18n import Texts
 
 
-async def cancel(message: Message, state: FSMContext, lang: str, translator: Translator) -> None:
+async def cancel(message: Message, state: FSMContext, t: Texts) -> None:
     if await state.get_state() is None:
-        await message.answer(translator(lang, "cancel-nothing"))
+        await message.answer(t("cancel-nothing"))
         return
     await state.clear()
-    await message.answer(translator(lang, "cancel-wizard"))
+    await message.answer(t("cancel-wizard"))
 
 
-async def unknown_command(message: Message, lang: str, translator: Translator) -> None:
-    await message.answer(translator(lang, "unknown-command"))
+async def unknown_command(message: Message, t: Texts) -> None:
+    await message.answer(t("unknown-command"))
 
 
-async def stray_message(message: Message, lang: str, translator: Translator) -> None:
-    await message.answer(translator(lang, "stray-message"))
+async def stray_message(message: Message, t: Texts) -> None:
+    await message.answer(t("stray-message"))
 
 
-async def unknown_button(query: CallbackQuery, lang: str, translator: Translator) -> None:
-    await query.answer(translator(lang, "stale-button"))
+async def unknown_button(query: CallbackQuery, callback_answer: CallbackAnswer, t: Texts) -> None:
+    callback_answer.text = t("stale-button")
 
 
 def build_router() -> Router:

@@ -6,32 +6,37 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ChooseLanguage
-from bot.i18n import LANGUAGES, Translator
-from storage.interfaces import Store
+from bot.i18n import LANGUAGES, Texts, Translator
+from services.users import Users
 
 
-async def language_menu(message: Message, lang: str, translator: Translator) -> None:
+async def language_menu(message: Message, t: Texts, translator: Translator) -> None:
+    """Each language's button in that language, so a user who cannot read the current one finds theirs."""
     builder = InlineKeyboardBuilder()
     for code in LANGUAGES:
         builder.button(text=translator(code, "language-name"), callback_data=ChooseLanguage(code=code))
     builder.adjust(len(LANGUAGES))
-    await message.answer(translator(lang, "language-choose"), reply_markup=builder.as_markup())
+    await message.answer(t("language-choose"), reply_markup=builder.as_markup())
 
 
 async def choose_language(
-    query: CallbackQuery, callback_data: ChooseLanguage, store: Store, lang: str, translator: Translator
+    query: CallbackQuery,
+    callback_data: ChooseLanguage,
+    callback_answer: CallbackAnswer,
+    users: Users,
+    t: Texts,
+    translator: Translator,
 ) -> None:
     if callback_data.code not in LANGUAGES:
-        await query.answer(translator(lang, "stale-button"))
+        callback_answer.text = t("stale-button")
         return
-    await store.set_user_language(query.from_user.id, callback_data.code)
-    done = translator(callback_data.code, "language-set")
-    await query.answer()
+    await users.set_language(query.from_user.id, callback_data.code)
     if isinstance(query.message, Message):
-        await query.message.edit_text(done)
+        await query.message.edit_text(translator(callback_data.code, "language-set"))
 
 
 def build_router() -> Router:

@@ -10,14 +10,14 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.callbacks import BuyPack
+from bot.callbacks import BuyPack, alert
 from bot.handlers.wizard import close_wizard, refusal
-from bot.i18n import Translator
+from bot.i18n import Texts
 from bot.wizard.orders import StarsOrders
 from bot.wizard.views import View
-from services.generations import GenerationService
 from services.payments import (
     CURRENCY,
     GenerationNotOrdered,
@@ -32,42 +32,39 @@ from services.payments import (
 from services.settings import Settings, StarsPack
 
 
-async def buy(message: Message, lang: str, translator: Translator, settings: Settings) -> None:
+async def buy(message: Message, t: Texts, settings: Settings) -> None:
     builder = InlineKeyboardBuilder()
     for pack in settings.stars_packs:
-        label = translator(lang, "buy-pack-button", credits=pack.credits, stars=pack.stars)
+        label = t("buy-pack-button", credits=pack.credits, stars=pack.stars)
         builder.button(text=label, callback_data=BuyPack(credits=pack.credits, stars=pack.stars))
     builder.adjust(1)
-    await message.answer(translator(lang, "buy-choose"), reply_markup=builder.as_markup())
+    await message.answer(t("buy-choose"), reply_markup=builder.as_markup())
 
 
 async def send_pack_invoice(
     query: CallbackQuery,
     callback_data: BuyPack,
     bot: Bot,
-    lang: str,
-    translator: Translator,
+    callback_answer: CallbackAnswer,
+    t: Texts,
     settings: Settings,
 ) -> None:
     pack = StarsPack(callback_data.credits, callback_data.stars)
     if pack not in settings.stars_packs:
-        await query.answer(translator(lang, "buy-pack-gone"), show_alert=True)
+        alert(callback_answer, t("buy-pack-gone"))
         return
-    await query.answer()
-    title = translator(lang, "invoice-pack-title", credits=pack.credits)
+    title = t("invoice-pack-title", credits=pack.credits)
     await bot.send_invoice(
         chat_id=query.from_user.id,
         title=title,
-        description=translator(lang, "invoice-pack-description", credits=pack.credits, stars=pack.stars),
+        description=t("invoice-pack-description", credits=pack.credits, stars=pack.stars),
         payload=pack_payload(pack),
         currency=CURRENCY,
         prices=[LabeledPrice(label=title, amount=pack.stars)],
     )
 
 
-async def pre_checkout(
-    query: PreCheckoutQuery, state: FSMContext, lang: str, translator: Translator, payments: Payments
-) -> None:
+async def pre_checkout(query: PreCheckoutQuery, state: FSMContext, t: Texts, payments: Payments) -> None:
     refused = await payments.check_checkout(
         query.invoice_payload,
         user_id=query.from_user.id,
@@ -78,17 +75,14 @@ async def pre_checkout(
     if refused is None:
         await query.answer(ok=True)
     else:
-        await query.answer(ok=False, error_message=translator(lang, f"payment-{refused.reason}"))
+        await query.answer(ok=False, error_message=t(f"payment-{refused.reason}"))
 
 
 async def successful_payment(
     message: Message,
     state: FSMContext,
     bot: Bot,
-    lang: str,
-    translator: Translator,
-    settings: Settings,
-    generations: GenerationService,
+    view: View,
     payments: Payments,
 ) -> None:
     paid = message.successful_payment
@@ -104,7 +98,6 @@ async def successful_payment(
         chat_id=message.chat.id,
         orders=StarsOrders(state, message.from_user.id),
     )
-    view = View(lang, translator, generations, settings)
     if isinstance(outcome, GenerationOrdered | GenerationNotOrdered):
         await close_wizard(state, bot, chat_id=message.chat.id, draft_id=outcome.draft_id)
     if isinstance(outcome, UnknownPayload):
@@ -125,8 +118,8 @@ async def successful_payment(
     await message.answer(text)
 
 
-async def paysupport(message: Message, lang: str, translator: Translator) -> None:
-    await message.answer(translator(lang, "paysupport"))
+async def paysupport(message: Message, t: Texts) -> None:
+    await message.answer(t("paysupport"))
 
 
 def build_router() -> Router:

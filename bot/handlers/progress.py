@@ -7,31 +7,32 @@ import contextlib
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.callbacks import CancelGeneration
-from bot.i18n import Translator
-from services.poller import Poller
+from bot.callbacks import CancelGeneration, alert
+from bot.i18n import Texts
+from services.generations import GenerationService
 from storage.records import Refunded
 
 
 async def cancel(
     query: CallbackQuery,
     callback_data: CancelGeneration,
-    poller: Poller,
-    lang: str,
-    translator: Translator,
+    generations: GenerationService,
+    callback_answer: CallbackAnswer,
+    t: Texts,
 ) -> None:
-    outcome = await poller.cancel(callback_data.id, user_id=query.from_user.id)
+    outcome = await generations.cancel(callback_data.id, user_id=query.from_user.id)
     if isinstance(outcome, Refunded):
-        text = translator(lang, "cancel-done", credits=outcome.entry.delta)
-        await query.answer(text)
+        text = t("cancel-done", credits=outcome.entry.delta)
+        callback_answer.text = text
         if isinstance(query.message, Message):
             # The message may be gone or already show this; the refund is what matters.
             with contextlib.suppress(TelegramBadRequest):
                 await query.message.edit_text(text, reply_markup=None)
         return
     key = "cancel-not-found" if outcome.generation is None else "cancel-too-late"
-    await query.answer(translator(lang, key), show_alert=True)
+    alert(callback_answer, t(key))
 
 
 def build_router() -> Router:

@@ -6,75 +6,75 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import MenuAction
 from bot.formatting import when
 from bot.handlers import payments
-from bot.i18n import Translator
+from bot.i18n import Texts
 from services.settings import Settings
 from services.wallet import Wallet
-from storage.interfaces import Store
 from storage.records import LedgerEntry, User
 
 #: Ledger entries /balance lists, newest first.
 HISTORY_SHOWN = 10
 
 
-def main_menu(lang: str, translator: Translator) -> InlineKeyboardMarkup:
+def main_menu(t: Texts) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for action in ("generate", "library", "buy", "balance"):
-        builder.button(text=translator(lang, f"menu-{action}"), callback_data=MenuAction(action=action))
+        builder.button(text=t(f"menu-{action}"), callback_data=MenuAction(action=action))
     builder.adjust(1, 2, 1)
     return builder.as_markup()
 
 
-async def start(message: Message, user: User, lang: str, translator: Translator) -> None:
+async def start(message: Message, user: User, t: Texts) -> None:
     assert message.from_user is not None
     await message.answer(
-        translator(lang, "start-welcome", name=message.from_user.first_name, balance=user.balance),
-        reply_markup=main_menu(lang, translator),
+        t("start-welcome", name=message.from_user.first_name, balance=user.balance), reply_markup=main_menu(t)
     )
 
 
-async def balance(message: Message, user: User, wallet: Wallet, lang: str, translator: Translator) -> None:
+async def balance(message: Message, user: User, wallet: Wallet, t: Texts) -> None:
     """The balance and the latest ledger entries, so a user sees where credits came from and went."""
     entries = await wallet.history(user.id, limit=HISTORY_SHOWN)
-    lines = [translator(lang, "balance", balance=user.balance), ""]
-    lines.append(translator(lang, "balance-history" if entries else "balance-history-empty"))
-    lines += [history_line(entry, lang, translator) for entry in entries]
+    lines = [t("balance", balance=user.balance), ""]
+    lines.append(t("balance-history" if entries else "balance-history-empty"))
+    lines += [history_line(entry, t) for entry in entries]
     # the id a user gives support, and an operator puts in ADMIN_IDS (a string: no digit grouping)
-    lines += ["", translator(lang, "balance-user-id", id=str(user.id))]
+    lines += ["", t("balance-user-id", id=str(user.id))]
     await message.answer("\n".join(lines))
 
 
-def history_line(entry: LedgerEntry, lang: str, translator: Translator) -> str:
-    return translator(
-        lang,
+def history_line(entry: LedgerEntry, t: Texts) -> str:
+    return t(
         "balance-entry",
         when=when(entry.created_at),
         sign="+" if entry.delta > 0 else "−",
         amount=abs(entry.delta),
-        what=translator(lang, f"balance-kind-{entry.kind.value}"),
+        what=t(f"balance-kind-{entry.kind.value}"),
     )
 
 
-async def help_command(message: Message, lang: str, translator: Translator) -> None:
-    await message.answer(translator(lang, "help"))
+async def help_command(message: Message, t: Texts) -> None:
+    await message.answer(t("help"))
 
 
-async def menu_balance(query: CallbackQuery, store: Store, lang: str, translator: Translator) -> None:
+async def menu_balance(
+    query: CallbackQuery, callback_answer: CallbackAnswer, wallet: Wallet, t: Texts
+) -> None:
     """Read the balance afresh: the `user` injected for this update may predate a payment."""
-    current = await store.get_user(query.from_user.id)
-    await query.answer(translator(lang, "balance", balance=0 if current is None else current.balance))
+    callback_answer.text = t("balance", balance=await wallet.balance(query.from_user.id))
 
 
-async def menu_buy(query: CallbackQuery, lang: str, translator: Translator, settings: Settings) -> None:
+async def menu_buy(
+    query: CallbackQuery, callback_answer: CallbackAnswer, t: Texts, settings: Settings
+) -> None:
     if not isinstance(query.message, Message):  # too old for Telegram to hand it to us
-        await query.answer(translator(lang, "stale-button"))
+        callback_answer.text = t("stale-button")
         return
-    await query.answer()
-    await payments.buy(query.message, lang, translator, settings)
+    await payments.buy(query.message, t, settings)
 
 
 def build_router() -> Router:

@@ -2,9 +2,10 @@
 → summary → pay with credits or with Stars. One message, edited in place on button presses and sent
 anew after the user's own messages (so it stays at the bottom of the chat).
 
-Callback data can be forged and old wizard messages stay pressable, so every press is checked against
-the draft in FSM data (its id, its message, its step) and the catalog; anything else gets a polite
-answer and changes nothing. Every press is answered exactly once.
+Handlers get the draft from the `CurrentDraft` filter (bot/wizard/session.py): a press on any other
+message, or with forged data, reaches `stale_press` instead. Every choice is then checked against the
+catalog before it is stored. CallbackAnswerMiddleware answers every press once; a handler only sets what
+the answer says.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, StateFilter, or_f
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, LabeledPrice, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.callbacks import MenuAction
-from bot.i18n import Translator
+from bot.callbacks import MenuAction, alert
 from bot.wizard.callbacks import WizardGo, WizardPick
 from bot.wizard.draft import (
     CHANGEABLE,
@@ -42,13 +43,13 @@ from bot.wizard.draft import (
 )
 from bot.wizard.images import attached_file, receive_image
 from bot.wizard.orders import StarsOrders
-from bot.wizard.states import Wizard, state_of, step_of
+from bot.wizard.session import CurrentDraft, load, save
+from bot.wizard.states import Wizard
 from bot.wizard.views import MAX_INVOICE_STARS, View, render
-from services.generations import GenerationService, Invalid, LimitReached
+from services.generations import Invalid, LimitReached
 from services.media import ImageRejected
 from services.payments import CURRENCY
-from services.settings import Settings
-from storage.interfaces import MediaStore
+from services.uploads import Uploads
 from storage.records import GenerationCreated, InsufficientFunds
 
 #: Telegram's limits for an invoice's title and description.
@@ -58,40 +59,14 @@ ANSWER_MAX = 200
 IMAGE_STEPS = (Wizard.first, Wizard.last, Wizard.refs)
 
 
-async def load(state: FSMContext) -> tuple[Draft, Step] | None:
-    """The draft in progress and its step, or None outside the wizard."""
-    step = step_of(await state.get_state())
-    raw = await state.get_value("wizard")
-    if step is None or raw is None:
-        return None
-    return Draft.model_validate(raw), step
-
-
-async def save(state: FSMContext, draft: Draft, step: Step) -> None:
-    if step == "summary":
-        draft = draft.model_copy(update={"editing": False})
-    await state.set_state(state_of(step))
-    await state.update_data(wizard=draft.model_dump(mode="json"))
-
-
-async def open_wizard(
-    message: Message,
-    state: FSMContext,
-    *,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
-    preset: dict[str, Any],
-) -> None:
+async def open_wizard(message: Message, state: FSMContext, view: View, *, preset: dict[str, Any]) -> None:
     """Start a draft from `preset` and show the first step it leaves open (the summary when complete).
 
     `message` is any message in the target chat; the wizard is a new message there. A preset naming a
     model that is no longer offered starts at the model list, saying so.
     """
-    view = View(lang, translator, generations, settings)
     values = preset_values(preset)
-    offer = generations.offer(values.get("model", ""))
+    offer = view.generations.offer(values.get("model", ""))
     notice = None
     if offer is not None:
         values = choose_model(values, offer.model)
@@ -124,123 +99,73 @@ async def show_new(
 
 
 async def show_here(
-    query: CallbackQuery, state: FSMContext, view: View, draft: Draft, step: Step, notice: str | None = None
+    screen: Message, state: FSMContext, view: View, draft: Draft, step: Step, notice: str | None = None
 ) -> None:
-    """Show the step in the pressed wizard message and answer the press."""
-    assert isinstance(query.message, Message)
+    """Show the step in the pressed wizard message."""
     text, markup = render(view, draft, step, notice)
     await save(state, draft, step)
-    await query.answer()
     with contextlib.suppress(TelegramBadRequest):  # "not modified" after a double tap
-        await query.message.edit_text(text, reply_markup=markup)
+        await screen.edit_text(text, reply_markup=markup)
 
 
-async def current(
-    query: CallbackQuery, tag: str, state: FSMContext, view: View
-) -> tuple[Draft, Step, Message] | None:
-    """The draft this press belongs to; a press on any other message is answered politely here."""
-    loaded = await load(state)
-    message = query.message
-    if (
-        loaded is None
-        or loaded[0].tag != tag
-        or not isinstance(message, Message)
-        or message.message_id != loaded[0].message_id
-    ):
-        await query.answer(view.t("wizard-stale"))
-        return None
-    return loaded[0], loaded[1], message
+async def generate(message: Message, state: FSMContext, view: View) -> None:
+    await open_wizard(message, state, view, preset={})
 
 
-async def generate(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
-) -> None:
-    await open_wizard(
-        message,
-        state,
-        lang=lang,
-        translator=translator,
-        generations=generations,
-        settings=settings,
-        preset={},
-    )
-
-
-async def generate_from_menu(
-    query: CallbackQuery,
-    state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
-) -> None:
-    await query.answer()
+async def generate_from_menu(query: CallbackQuery, state: FSMContext, view: View) -> None:
     if isinstance(query.message, Message):
-        await generate(query.message, state, lang, translator, generations, settings)
+        await open_wizard(query.message, state, view, preset={})
 
 
 async def pick(
     query: CallbackQuery,
     callback_data: WizardPick,
     state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
+    callback_answer: CallbackAnswer,
+    view: View,
+    draft: Draft,
+    step: Step,
+    screen: Message,
 ) -> None:
     """A model, mode or setting button: checked against the catalog, then stored."""
-    view = View(lang, translator, generations, settings)
-    found = await current(query, callback_data.draft, state, view)
-    if found is None:
-        return
-    draft, step, _ = found
     field, raw = callback_data.field, callback_data.value
     model = view.model(draft)
     unavailable = view.t("wizard-option-unavailable")
     if field == "model" and step == "model":
-        offer = generations.offer(raw)
+        offer = view.generations.offer(raw)
         if offer is None or not wizard_modes(offer.model):
-            await query.answer(unavailable)
+            callback_answer.text = unavailable
             return
         chosen = draft.model_copy(update={"values": choose_model(draft.values, offer.model)})
-        await show_here(query, state, view, chosen, after(chosen, offer.model, "model"))
+        await show_here(screen, state, view, chosen, after(chosen, offer.model, "model"))
     elif field == "mode" and step == "mode" and model is not None:
         if raw not in wizard_modes(model):
-            await query.answer(unavailable)
+            callback_answer.text = unavailable
             return
         chosen = draft.model_copy(update={"values": choose_mode(draft.values, raw)})
-        await show_here(query, state, view, chosen, after(chosen, model, "mode"))
+        await show_here(screen, state, view, chosen, after(chosen, model, "mode"))
     elif field in SETTING_FIELDS and step == "settings" and model is not None:
         value = parse_setting(model, field, raw)
         if value is None:
-            await query.answer(unavailable)
+            callback_answer.text = unavailable
             return
         values = {**draft.values, SETTING_FIELDS[field]: value}
-        await show_here(query, state, view, draft.model_copy(update={"values": values}), "settings")
+        await show_here(screen, state, view, draft.model_copy(update={"values": values}), "settings")
     else:
-        await query.answer(view.t("wizard-stale"))
+        callback_answer.text = view.t("wizard-stale")
 
 
 async def navigate(
     query: CallbackQuery,
     callback_data: WizardGo,
     state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
+    callback_answer: CallbackAnswer,
+    view: View,
+    draft: Draft,
+    step: Step,
+    screen: Message,
 ) -> None:
     """Next, back, the change menu and its entries; a button the step does not show is refused."""
-    view = View(lang, translator, generations, settings)
-    found = await current(query, callback_data.draft, state, view)
-    if found is None:
-        return
-    draft, step, _ = found
     model = view.model(draft)
     to = callback_data.to
     target: Step | None = None
@@ -249,10 +174,10 @@ async def navigate(
         if target != "change":
             draft = draft.model_copy(update={"editing": False})
     elif to == "next" and model is not None and (step == "settings" or step in INPUT_STEPS):
-        offer = generations.offer(model.key)
+        offer = view.generations.offer(model.key)
         problems = settings_problems(draft, offer) if offer is not None and step == "settings" else []
         if problems:
-            await query.answer(view.problems(problems)[:ANSWER_MAX], show_alert=True)
+            alert(callback_answer, view.problems(problems)[:ANSWER_MAX])
             return
         if step_done(draft, model, step):
             target = after(draft, model, step)
@@ -262,76 +187,52 @@ async def navigate(
         target = to  # type: ignore[assignment]
         draft = draft.model_copy(update={"editing": True})
     if target is None:
-        await query.answer(view.t("wizard-option-unavailable"))
+        callback_answer.text = view.t("wizard-option-unavailable")
         return
-    await show_here(query, state, view, draft, target)
+    await show_here(screen, state, view, draft, target)
 
 
-async def cancel(
-    query: CallbackQuery,
-    callback_data: WizardGo,
-    state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
-) -> None:
-    view = View(lang, translator, generations, settings)
-    found = await current(query, callback_data.draft, state, view)
-    if found is None:
-        return
+async def cancel(query: CallbackQuery, state: FSMContext, view: View, screen: Message) -> None:
     await state.clear()
-    await query.answer()
     with contextlib.suppress(TelegramBadRequest):
-        await found[2].edit_text(view.t("wizard-cancelled"), reply_markup=None)
+        await screen.edit_text(view.t("wizard-cancelled"), reply_markup=None)
 
 
 async def pay_with_credits(
     query: CallbackQuery,
-    callback_data: WizardGo,
     state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
+    callback_answer: CallbackAnswer,
+    view: View,
+    draft: Draft,
+    step: Step,
+    screen: Message,
 ) -> None:
     """Order and debit at once; the draft id is the request key, so a double tap orders once."""
-    view = View(lang, translator, generations, settings)
-    found = await current(query, callback_data.draft, state, view)
-    if found is None:
-        return
-    draft, step, message = found
     request = draft.request()
     if step != "summary" or request is None:
-        await query.answer(view.t("wizard-option-unavailable"))
+        callback_answer.text = view.t("wizard-option-unavailable")
         return
-    result = await generations.create(
+    result = await view.generations.create(
         user_id=query.from_user.id,
-        chat_id=message.chat.id,
+        chat_id=screen.chat.id,
         request=request,
         request_key=f"wizard:{query.from_user.id}:{draft.id}",
     )
     if isinstance(result, GenerationCreated):
         await state.clear()
-        await query.answer()
         text = view.t(
             "wizard-started",
             price=result.generation.cost,
             balance=result.balance,
-            model=model_name(view, draft),
+            model=view.generations.model_name(request.model),
         )
         with contextlib.suppress(TelegramBadRequest):  # the second of two taps: already shows this
-            await message.edit_text(text, reply_markup=None)
+            await screen.edit_text(text, reply_markup=None)
         return
     notice = refusal(view, result)
     if isinstance(result, InsufficientFunds):
         notice += "\n" + view.t("wizard-stars-hint")
-    await show_here(query, state, view, draft, "summary", notice)
-
-
-def model_name(view: View, draft: Draft) -> str:
-    model = view.model(draft)
-    return model.name if model is not None else draft.model_key or ""
+    await show_here(screen, state, view, draft, "summary", notice)
 
 
 def refusal(view: View, result: InsufficientFunds | Invalid | LimitReached) -> str:
@@ -347,43 +248,46 @@ def refusal(view: View, result: InsufficientFunds | Invalid | LimitReached) -> s
 
 async def pay_with_stars(
     query: CallbackQuery,
-    callback_data: WizardGo,
     state: FSMContext,
     bot: Bot,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
+    callback_answer: CallbackAnswer,
+    view: View,
+    draft: Draft,
+    step: Step,
+    screen: Message,
 ) -> None:
     """An invoice for exactly this generation's price; the order is a snapshot, so later changes to the
     draft cannot change what a paid invoice buys."""
-    view = View(lang, translator, generations, settings)
-    found = await current(query, callback_data.draft, state, view)
-    if found is None:
-        return
-    draft, step, message = found
+    generations = view.generations
     request = draft.request()
     price = None if request is None or generations.check(request) else generations.price(request)
     stars = None if price is None else view.stars(price)
     if step != "summary" or request is None or price is None or stars is None or stars > MAX_INVOICE_STARS:
-        await query.answer(view.t("wizard-option-unavailable"))
+        callback_answer.text = view.t("wizard-option-unavailable")
         return
     order = await StarsOrders(state, query.from_user.id).add(
         credits=price, stars=stars, request=request.model_dump(mode="json"), draft_id=draft.id
     )
-    await query.answer()
     title = view.t("invoice-generation-title", credits=price)[:TITLE_MAX]
     description = view.t(
-        "invoice-generation-description", model=model_name(view, draft), credits=price, stars=stars
+        "invoice-generation-description",
+        model=generations.model_name(request.model),
+        credits=price,
+        stars=stars,
     )
     await bot.send_invoice(
-        chat_id=message.chat.id,
+        chat_id=screen.chat.id,
         title=title,
         description=description[:DESCRIPTION_MAX],
         payload=order.payload,
         currency=CURRENCY,
         prices=[LabeledPrice(label=title, amount=stars)],
     )
+
+
+async def stale_press(query: CallbackQuery, callback_answer: CallbackAnswer, view: View) -> None:
+    """A wizard button on a message that is not the current draft's: an old wizard, or forged data."""
+    callback_answer.text = view.t("wizard-stale")
 
 
 async def close_wizard(state: FSMContext, bot: Bot, *, chat_id: int, draft_id: str) -> None:
@@ -401,23 +305,19 @@ async def image_sent(
     message: Message,
     state: FSMContext,
     bot: Bot,
-    media: MediaStore,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
+    uploads: Uploads,
+    view: View,
+    draft: Draft,
+    step: Step,
 ) -> None:
     """A photo or image file on an image step: checked, stored, and the wizard moves on."""
-    view = View(lang, translator, generations, settings)
-    loaded = await load(state)
     attached = attached_file(message)
-    if loaded is None or attached is None or message.from_user is None:
+    if attached is None or message.from_user is None:
         return
-    draft, step = loaded
     model = view.model(draft)
     try:
         ref = await receive_image(
-            bot, media, settings, user_id=message.from_user.id, file_id=attached[0], size=attached[1]
+            bot, uploads, user_id=message.from_user.id, file_id=attached[0], size=attached[1]
         )
     except ImageRejected as rejected:
         await show_new(message, state, view, draft, step, view.t(rejected.reason_key, **rejected.params))
@@ -442,20 +342,10 @@ async def image_sent(
     )
 
 
-async def prompt_sent(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
-) -> None:
+async def prompt_sent(message: Message, state: FSMContext, view: View, draft: Draft, step: Step) -> None:
     """The description: within the model's limit, else the step again with the reason."""
-    view = View(lang, translator, generations, settings)
-    loaded = await load(state)
-    if loaded is None or message.text is None:
+    if message.text is None:
         return
-    draft, step = loaded
     model = view.model(draft)
     prompt = message.text.strip()
     if model is None:
@@ -470,20 +360,8 @@ async def prompt_sent(
         await show_new(message, state, view, draft, after(draft, model, step))
 
 
-async def wrong_input(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    translator: Translator,
-    generations: GenerationService,
-    settings: Settings,
-) -> None:
+async def wrong_input(message: Message, state: FSMContext, view: View, draft: Draft, step: Step) -> None:
     """Something else than the step asks for: show the step again with a hint."""
-    view = View(lang, translator, generations, settings)
-    loaded = await load(state)
-    if loaded is None:
-        return
-    draft, step = loaded
     hint = "wizard-expects-text" if step == "prompt" else "wizard-expects-image"
     await show_new(message, state, view, draft, step, view.t(hint))
 
@@ -492,16 +370,18 @@ def build_router() -> Router:
     """A fresh router per Dispatcher. Commands are handled by earlier routers; the prompt handler
     ignores texts starting with "/" so they still reach them."""
     router = Router(name="wizard")
+    draft = CurrentDraft()
     not_command = ~F.text.startswith("/")
     router.message.register(generate, Command("generate"), F.from_user)
-    router.callback_query.register(generate_from_menu, MenuAction.filter(F.action == "generate"), F.from_user)
-    router.callback_query.register(cancel, WizardGo.filter(F.to == "cancel"), F.from_user)
-    router.callback_query.register(pay_with_credits, WizardGo.filter(F.to == "pay"), F.from_user)
-    router.callback_query.register(pay_with_stars, WizardGo.filter(F.to == "stars"), F.from_user)
-    router.callback_query.register(navigate, WizardGo.filter(), F.from_user)
-    router.callback_query.register(pick, WizardPick.filter(), F.from_user)
-    router.message.register(image_sent, StateFilter(*IMAGE_STEPS), F.photo | F.document, F.from_user)
-    router.message.register(prompt_sent, StateFilter(Wizard.prompt), F.text, not_command, F.from_user)
+    router.callback_query.register(generate_from_menu, MenuAction.filter(F.action == "generate"))
+    router.callback_query.register(cancel, WizardGo.filter(F.to == "cancel"), draft)
+    router.callback_query.register(pay_with_credits, WizardGo.filter(F.to == "pay"), draft)
+    router.callback_query.register(pay_with_stars, WizardGo.filter(F.to == "stars"), draft)
+    router.callback_query.register(navigate, WizardGo.filter(), draft)
+    router.callback_query.register(pick, WizardPick.filter(), draft)
+    router.callback_query.register(stale_press, or_f(WizardGo.filter(), WizardPick.filter()))
+    router.message.register(image_sent, StateFilter(*IMAGE_STEPS), F.photo | F.document, F.from_user, draft)
+    router.message.register(prompt_sent, StateFilter(Wizard.prompt), F.text, not_command, F.from_user, draft)
     router.message.register(
         wrong_input,
         StateFilter(*IMAGE_STEPS, Wizard.prompt),
@@ -509,5 +389,6 @@ def build_router() -> Router:
         ~F.successful_payment,
         ~F.refunded_payment,
         F.from_user,
+        draft,
     )
     return router

@@ -1,21 +1,13 @@
-"""A user's photo or image file for an image step: size-checked before download, validated and
-re-encoded by services.media, then kept in the media store for the poller to read back."""
+"""A user's photo or image file for an image step: size-checked before download, then checked, re-encoded
+and kept by the uploads service (services/uploads.py) for the poller to read back."""
 
 from __future__ import annotations
-
-import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 from aiogram import Bot
 from aiogram.types import Message
 
-from services.media import ImageRejected, inspect_image
-from services.settings import Settings
+from services.uploads import Uploads
 from services.video_request import ImageRef
-from storage.interfaces import MediaStore
-
-EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
 
 def attached_file(message: Message) -> tuple[str, int | None] | None:
@@ -29,28 +21,10 @@ def attached_file(message: Message) -> tuple[str, int | None] | None:
 
 
 async def receive_image(
-    bot: Bot, media: MediaStore, settings: Settings, *, user_id: int, file_id: str, size: int | None
+    bot: Bot, uploads: Uploads, *, user_id: int, file_id: str, size: int | None
 ) -> ImageRef:
-    """Download, check and store one image; ImageRejected (a translated reason) if it is unusable."""
-    limit = settings.max_image_bytes
-    too_large = ImageRejected("error-image-too-large", {"max_mb": f"{settings.max_image_mb:g}"})
-    if size is not None and size > limit:
-        raise too_large
+    """Download one image from Telegram and hand it to the uploads service; ImageRejected if unusable."""
+    uploads.check_size(size)
     downloaded = await bot.download(file_id)
     assert downloaded is not None
-    image = await asyncio.to_thread(inspect_image, downloaded.read(), max_bytes=limit)
-    if len(image.data) > limit:  # re-encoding can grow a file; the poller reads it back under the same limit
-        raise too_large
-    path = f"inputs/{user_id}/{uuid.uuid4().hex}{EXTENSIONS[image.mime_type]}"
-    await media.write(path, _once(image.data), content_type=image.mime_type)
-    return ImageRef(
-        source=path,
-        mime_type=image.mime_type,
-        width=image.width,
-        height=image.height,
-        size_bytes=len(image.data),
-    )
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
+    return await uploads.keep_image(user_id, downloaded.read())

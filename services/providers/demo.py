@@ -17,6 +17,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Annotated
+
+from pydantic import Field
 
 from services.http import ProviderHttp
 from services.providers.base import (
@@ -28,7 +31,7 @@ from services.providers.base import (
     TaskStatus,
     VideoProvider,
 )
-from services.settings import ProviderConfig
+from services.providers.descriptor import ProviderConfig, ProviderDescriptor, Setting
 from storage.errors import MediaTooLargeError
 
 #: The bundled clip (services/providers/demo.mp4: H.264 + AAC, faststart) and what it holds.
@@ -38,7 +41,7 @@ CLIP_HEIGHT = 720
 CLIP_DURATION = 4.0
 CLIP_MIME = "video/mp4"
 
-#: Same default as the DEMO_DELAY_SECONDS setting.
+#: The default of DEMO_DELAY_SECONDS.
 DEFAULT_DELAY_SECONDS = 6.0
 CHUNK_SIZE = 1 << 16
 
@@ -154,3 +157,16 @@ class DemoProvider(VideoProvider):
         """Close the injected session, if any, like every adapter."""
         if self._http is not None:
             await self._http.close()
+
+
+#: Switched on by DEMO_MODE instead of a key; a demo task ends within seconds.
+DESCRIPTOR = ProviderDescriptor(
+    name="demo",
+    base_url="demo://",
+    base_url_setting=False,
+    adapters={"demo": DemoProvider},
+    key=None,
+    switch="mode",
+    settings=(Setting("delay_seconds", Annotated[float, Field(ge=0)], DEFAULT_DELAY_SECONDS),),
+    hard_timeout_minutes=5,
+)

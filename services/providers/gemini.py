@@ -38,7 +38,7 @@ from services.providers.base import (
     UnavailableError,
     VideoProvider,
 )
-from services.settings import ProviderConfig
+from services.providers.descriptor import ProviderConfig, ProviderDescriptor
 from storage.errors import MediaTooLargeError
 
 log = logging.getLogger(__name__)
@@ -427,3 +427,13 @@ class GeminiVeoProvider(VideoProvider):
 
     async def close(self) -> None:
         await self._http.close()
+
+
+#: Google's samples poll every 10 s (10 RPM preview quotas); Veo answers within ~6 minutes.
+DESCRIPTOR = ProviderDescriptor(
+    name=NAME,
+    base_url=DEFAULT_BASE_URL,
+    adapters={NAME: GeminiVeoProvider},
+    min_poll_interval=10.0,
+    hard_timeout_minutes=20,
+)

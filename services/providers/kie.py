@@ -25,6 +25,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from pydantic import AnyHttpUrl
+
 from services.http import HttpResponse, ProviderHttp, default_error
 from services.providers.base import (
     CallbackEvent,
@@ -45,7 +47,7 @@ from services.providers.base import (
     UnavailableError,
     VideoProvider,
 )
-from services.settings import ProviderConfig
+from services.providers.descriptor import Callbacks, ProviderConfig, ProviderDescriptor, Setting
 
 NAME = "kie"
 DEFAULT_BASE_URL = "https://api.kie.ai"
@@ -552,3 +554,17 @@ class KieVeoProvider(VideoProvider):
     async def close(self) -> None:
         await self._http.close()
         await self._upload_http.close()
+
+
+#: Status reads poll every 10 s at most; task updates also arrive as signed per-task callbacks.
+DESCRIPTOR = ProviderDescriptor(
+    name=NAME,
+    base_url=DEFAULT_BASE_URL,
+    adapters={NAME: KieVeoProvider},
+    settings=(
+        Setting("upload_base_url", AnyHttpUrl, AnyHttpUrl(DEFAULT_UPLOAD_BASE_URL)),
+        Setting("webhook_hmac_key"),
+    ),
+    callbacks=Callbacks.PER_TASK,
+    min_poll_interval=10.0,
+)

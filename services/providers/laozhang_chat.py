@@ -30,6 +30,7 @@ from services.providers.base import (
     UnavailableError,
     VideoProvider,
 )
+from services.providers.descriptor import ProviderConfig
 from services.providers.openai_videos import (
     bearer_http,
     classify_download_error,
@@ -37,7 +38,6 @@ from services.providers.openai_videos import (
     looks_like_policy,
     redact,
 )
-from services.settings import ProviderConfig
 
 #: A synchronous generation keeps the connection silent for minutes before the reply arrives.
 READ_TIMEOUT = 600.0

@@ -47,7 +47,7 @@ from services.providers.base import (
     UnavailableError,
     VideoProvider,
 )
-from services.settings import ProviderConfig
+from services.providers.descriptor import Callbacks, ProviderConfig, ProviderDescriptor, Setting
 
 #: "WxH" per (resolution, aspect ratio). Sora takes 720p (and 1080p on sora-2-pro); LaoZhang's Veo
 #: forwarding takes both. 4K sizes on LaoZhang are UNCONFIRMED, so they are not offered.
@@ -466,3 +466,15 @@ class OpenAIVideosProvider(VideoProvider):
 
     async def close(self) -> None:
         await self._http.close()
+
+
+#: OpenAI recommends polling every 10-20 s; its webhooks are set once per project in the dashboard and
+#: signed with OPENAI_WEBHOOK_SECRET.
+DESCRIPTOR = ProviderDescriptor(
+    name="openai",
+    base_url="https://api.openai.com/v1",
+    adapters={"openai": OpenAIVideosProvider},
+    settings=(Setting("webhook_secret"),),
+    callbacks=Callbacks.PROJECT_WEBHOOK,
+    min_poll_interval=10.0,
+)

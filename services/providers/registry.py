@@ -1,36 +1,61 @@
-"""Selects the adapter for a catalog route and holds one instance (one HTTP session) per provider."""
+"""Collects the provider descriptors and holds one adapter instance (one HTTP session) per adapter key.
+
+Every module in this package that declares `DESCRIPTOR` is a provider (`services/providers/kie.py` ...),
+found by name order, so adding a provider edits no list. Settings are built from these descriptors,
+so this module reads settings only through the two methods of `ProviderSettings`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Protocol
 
+import services.providers
 from services.catalog import Route
 from services.media import shrink_jpeg
 from services.providers.base import InvalidRequestError, SubmitJob, Submitted, VideoProvider
-from services.providers.demo import DemoProvider
-from services.providers.gemini import GeminiVeoProvider
-from services.providers.kie import KieVeoProvider
-from services.providers.laozhang_chat import LaoZhangChatProvider
-from services.providers.openai_videos import OpenAIVideosProvider
-from services.providers.runware import RunwareProvider
-from services.settings import Settings
+from services.providers.descriptor import ProviderConfig, ProviderDescriptor
 
-#: Adapter per route `provider`; a route may pick another adapter of the same provider with
-#: `params.adapter` (LaoZhang's legacy chat-completions route: `params = { adapter = "laozhang_chat" }`).
-ADAPTERS: dict[str, type[VideoProvider]] = {
-    "openai": OpenAIVideosProvider,
-    "laozhang": OpenAIVideosProvider,
-    "laozhang_chat": LaoZhangChatProvider,
-    "gemini": GeminiVeoProvider,
-    "kie": KieVeoProvider,
-    "runware": RunwareProvider,
-    "demo": DemoProvider,
-}
+#: Modules of this package that are shared machinery, not providers (importing them here would loop).
+_MACHINERY = frozenset({"base", "descriptor", "registry"})
 
-#: Providers with an adapter; routes of other providers (runway, ark, dashscope, kling) are never offered.
-IMPLEMENTED_PROVIDERS = frozenset(ADAPTERS) - {"laozhang_chat"}
+
+def _discover() -> Mapping[str, ProviderDescriptor]:
+    """Every provider module's descriptor: real providers by name, then keyless ones (the demo)."""
+    found = []
+    for module in sorted(pkgutil.iter_modules(services.providers.__path__), key=lambda m: m.name):
+        if module.name not in _MACHINERY:
+            descriptor = getattr(
+                importlib.import_module(f"services.providers.{module.name}"), "DESCRIPTOR", None
+            )
+            if descriptor is not None:
+                found.append(descriptor)
+    found.sort(key=lambda d: (d.key is None, d.name))
+    names = [d.name for d in found]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"two provider modules declare the same provider: {names}")
+    return MappingProxyType({d.name: d for d in found})
+
+
+#: Provider descriptors by name, in the order settings, `check` and error messages list them.
+DESCRIPTORS = _discover()
+
+
+def _adapters() -> Mapping[str, tuple[str, type[VideoProvider]]]:
+    pairs = [(key, (d.name, cls)) for d in DESCRIPTORS.values() for key, cls in d.adapters.items()]
+    adapters = dict(pairs)
+    if len(adapters) != len(pairs):
+        raise RuntimeError(f"two providers declare the same adapter key: {[key for key, _ in pairs]}")
+    return MappingProxyType(adapters)
+
+
+#: (provider, adapter class) by adapter key: a route picks its provider's adapter, or another one of the
+#: same provider with `params.adapter` (LaoZhang's chat-completions route: `adapter = "laozhang_chat"`).
+ADAPTERS = _adapters()
 
 
 def adapter_key(route: Route) -> str:
@@ -38,27 +63,28 @@ def adapter_key(route: Route) -> str:
     return key if isinstance(key, str) else route.provider
 
 
+class ProviderSettings(Protocol):
+    """What the registry reads from `services.settings.Settings` (which is built from the descriptors)."""
+
+    def provider(self, name: str) -> ProviderConfig: ...
+
+    def callback_url(self, provider: str) -> str | None: ...
+
+
 class Providers:
     """Lazily built adapters, one per adapter key, closed together at shutdown."""
 
-    def __init__(self, settings: Settings, *, factory: Callable[[str], VideoProvider] | None = None) -> None:
+    def __init__(
+        self, settings: ProviderSettings, *, factory: Callable[[str], VideoProvider] | None = None
+    ) -> None:
         self._settings = settings
         self._factory = factory or self._build
         self._instances: dict[str, VideoProvider] = {}
 
     def _build(self, key: str) -> VideoProvider:
-        cls = ADAPTERS[key]
-        provider = "laozhang" if key == "laozhang_chat" else key
-        options: dict[str, Any] = {}
-        if provider == "kie":
-            options["upload_base_url"] = str(self._settings.kie_upload_base_url)
-            if self._settings.kie_webhook_hmac_key is not None:
-                options["webhook_hmac_key"] = self._settings.kie_webhook_hmac_key.get_secret_value()
-        if provider == "openai" and self._settings.openai_webhook_secret is not None:
-            options["webhook_secret"] = self._settings.openai_webhook_secret.get_secret_value()
-        if provider == "demo":
-            options["delay_seconds"] = self._settings.demo_delay_seconds
-        return cls(self._settings.provider(provider), **options)
+        provider, cls = ADAPTERS[key]
+        config = self._settings.provider(provider)
+        return cls(config, **config.adapter_options())  # type: ignore[call-arg]
 
     def for_route(self, route: Route) -> VideoProvider:
         return self.for_key(adapter_key(route))
@@ -69,6 +95,23 @@ class Providers:
         if key not in self._instances:
             self._instances[key] = self._factory(key)
         return self._instances[key]
+
+    def callback_url(self, provider: str) -> str | None:
+        """The callback URL to send with a new task: for providers that take one per task, and only
+        with a public address (PUBLIC_BASE_URL); None otherwise."""
+        descriptor = DESCRIPTORS.get(provider)
+        if descriptor is None or not descriptor.callbacks.per_task:
+            return None
+        return self._settings.callback_url(provider)
+
+    def accepts_callback(self, provider: str) -> bool:
+        """Whether the web app takes a callback for `provider`: one that sends callbacks, configured."""
+        descriptor = DESCRIPTORS.get(provider)
+        return (
+            descriptor is not None
+            and descriptor.callbacks.accepted
+            and self._settings.provider(provider).configured
+        )
 
     async def close(self) -> None:
         for provider in self._instances.values():

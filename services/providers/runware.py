@@ -36,7 +36,7 @@ from services.providers.base import (
     UnavailableError,
     VideoProvider,
 )
-from services.settings import ProviderConfig
+from services.providers.descriptor import Callbacks, ProviderConfig, ProviderDescriptor
 from services.video_request import VideoRequest
 
 NAME = "runware"
@@ -497,3 +497,13 @@ class RunwareProvider(VideoProvider):
 
     async def close(self) -> None:
         await self._http.close()
+
+
+#: Runware's SDK polls every 3 s; a `webhookURL` sent with each task reports the result at once.
+DESCRIPTOR = ProviderDescriptor(
+    name=NAME,
+    base_url=DEFAULT_BASE_URL,
+    adapters={NAME: RunwareProvider},
+    callbacks=Callbacks.PER_TASK,
+    min_poll_interval=3.0,
+)

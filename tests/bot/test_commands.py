@@ -137,14 +137,7 @@ async def test_webhook_mode_accepts_only_updates_with_the_secret(rig: Rig) -> No
             "webhook_secret": SecretStr(secret),
         }
     )
-    dispatcher = build_dispatcher(
-        store=rig.store,
-        media=rig.media,
-        settings=settings,
-        translator=Translator(),
-        generations=rig.generations,
-        poller=rig.poller,
-    )
+    dispatcher = build_dispatcher(rig.services)  # the webhook settings matter to attach_webhook only
     app = build_web_app(poller=rig.poller, providers=rig.providers, settings=settings, media=rig.media)
     await attach_webhook(app, dispatcher, rig.bot, settings)
     assert rig.telegram.webhook is not None

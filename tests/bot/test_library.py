@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.handlers.library import LibraryPage, cursor_of, parse_cursor
+from bot.handlers.library import ACTIONS, LibraryPage, cursor_of, parse_cursor
 from storage.records import Generation, GenerationStatus
 from tests.fakes.telegram import ApiCall, FakeTelegram
 from tests.poller.conftest import USER, Rig
@@ -306,3 +306,23 @@ async def test_remix_is_offered_where_the_model_supports_it(rig: Rig, polling: N
     assert "Test Clip · 🔀 Remix" in text and "make it autumn" in text and "Price: 10 credits" in text
     answer = await forge(rig, item["message_id"], f"la:extend:{generation.id}")
     assert "cannot do that" in answer["text"]
+
+
+async def test_every_action_on_another_users_generation_is_refused_in_the_pressers_language(
+    rig: Rig, polling: None
+) -> None:
+    """OwnGeneration guards each action the library offers; the refusal uses the presser's language."""
+    await rig.fund(language="ru")
+    await rig.fund(OTHER)
+    await rig.order("моё", model="demo")
+    theirs = await rig.order("theirs", model="demo", user_id=OTHER)
+    await rig.settle(theirs.id)
+    library = await open_library(rig)
+    calls = len(rig.telegram.requests)
+    for action in ACTIONS:
+        answer = await forge(rig, library, f"la:{action}:{theirs.id}")
+        assert answer["text"] == "Такого видео нет, или оно не ваше.", action
+        assert answer["show_alert"] == "true"
+    sent = [c.method for c in rig.telegram.requests[calls:]]
+    assert set(sent) <= {"answerCallbackQuery", "getUpdates"}
+    assert (await rig.get(theirs.id)).hidden_at is None

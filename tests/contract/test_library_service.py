@@ -11,6 +11,7 @@ from services.catalog import load_catalog
 from services.generations import GenerationService
 from services.library import Library, Page
 from services.notifications import StoredVideo
+from services.providers.registry import Providers
 from services.settings import Settings
 from storage.errors import StorageError
 from storage.records import ACTIVE_STATUSES, GenerationStatus
@@ -26,7 +27,7 @@ def gen_id(number: int) -> str:
 
 @pytest.fixture
 def library(backend: BackendUnderTest, settings: Settings) -> Library:
-    generations = GenerationService(backend.store, load_catalog(), settings)
+    generations = GenerationService(backend.store, load_catalog(), settings, Providers(settings))
     return Library(backend.store, backend.media, generations, clock=lambda: NOW)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from services.catalog import load_catalog
 from services.generations import GenerationService, Ignored, Invalid, LimitReached, Succeeded
+from services.providers.registry import Providers
 from services.settings import Settings
 from services.video_request import ImageRef, VideoRequest
 from services.wallet import Wallet
@@ -43,7 +44,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(backend: BackendUnderTest, settings: Settings, clock: Clock) -> GenerationService:
-    return GenerationService(backend.store, load_catalog(), settings, clock=clock)
+    return GenerationService(backend.store, load_catalog(), settings, Providers(settings), clock=clock)
 
 
 async def funded(backend: BackendUnderTest, user_id: int = 1, credits: int = 100) -> None:
@@ -178,14 +179,18 @@ async def test_cancel_only_by_owner_and_only_while_stoppable(
     second = await service.create(user_id=1, chat_id=1, request=DEMO)
     assert isinstance(first, GenerationCreated)
     assert isinstance(second, GenerationCreated)
-    assert await service.cancel(first.generation.id, user_id=2, provider_can_stop=True) == NotRefundable(None)
+    assert await service.refund_cancelled(
+        first.generation.id, user_id=2, provider_stopped=True
+    ) == NotRefundable(None)
     assert await service.get_for_user(first.generation.id, 2) is None, "another user's id looks unknown"
-    assert isinstance(await service.cancel(first.generation.id, user_id=1, provider_can_stop=False), Refunded)
+    assert isinstance(
+        await service.refund_cancelled(first.generation.id, user_id=1, provider_stopped=False), Refunded
+    )
 
     await service.mark_running(second.generation.id, provider="demo", provider_model_id="d", task_id="T")
-    refused = await service.cancel(second.generation.id, user_id=1, provider_can_stop=False)
+    refused = await service.refund_cancelled(second.generation.id, user_id=1, provider_stopped=False)
     assert isinstance(refused, NotRefundable)
-    cancelled = await service.cancel(second.generation.id, user_id=1, provider_can_stop=True)
+    cancelled = await service.refund_cancelled(second.generation.id, user_id=1, provider_stopped=True)
     assert isinstance(cancelled, Refunded)
     assert cancelled.generation.status is GenerationStatus.CANCELLED
     assert (await backend.store.get_user(1)).balance == 100  # type: ignore[union-attr]
@@ -227,7 +232,7 @@ async def test_per_user_limits_stop_orders_before_any_charge(
     backend: BackendUnderTest, settings: Settings, clock: Clock
 ) -> None:
     settings.max_active_generations, settings.max_submits_per_minute = 2, 3
-    service = GenerationService(backend.store, load_catalog(), settings, clock=clock)
+    service = GenerationService(backend.store, load_catalog(), settings, Providers(settings), clock=clock)
     await funded(backend, credits=100)
     await funded(backend, user_id=2, credits=100)
     for _ in range(2):

@@ -31,6 +31,7 @@ from services.payments import (
     parse_payload,
 )
 from services.pricing import stars_for
+from services.providers.registry import Providers
 from services.settings import Settings, StarsPack
 from services.video_request import VideoRequest
 from services.wallet import Wallet
@@ -72,7 +73,7 @@ class Telegram:
 
 @pytest.fixture
 def generations(backend: BackendUnderTest, settings: Settings) -> GenerationService:
-    return GenerationService(backend.store, load_catalog(), settings)
+    return GenerationService(backend.store, load_catalog(), settings, Providers(settings))
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.delivery import TelegramNotifier
+from bot.container import Container, build_container
 from bot.dispatcher import build_dispatcher
 from bot.i18n import Translator
 from bot.telegram_retry import RetryRequests
 from services.catalog import Catalog, load_catalog
 from services.generations import GenerationService
-from services.invariants import check_invariants
 from services.poller import Poller
 from services.providers.base import VideoProvider
 from services.providers.demo import DemoProvider
@@ -36,6 +35,7 @@ from tests.fakes.providers.openai_videos import FakeOpenAIVideos
 from tests.fakes.sleeps import Sleeps
 from tests.fakes.supabase_backend import open_rig_backend
 from tests.fakes.telegram import FakeTelegram, LoopbackSession
+from tests.invariants import check_invariants
 
 CATALOG = Path(__file__).with_name("catalog.toml")
 START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -73,6 +73,7 @@ class Rig:
     providers: Providers
     generations: GenerationService
     poller: Poller
+    services: Container
     provider_sleeps: Sleeps
     telegram_sleeps: Sleeps
     extra_pollers: list[Poller] = field(default_factory=list)
@@ -129,18 +130,18 @@ class Rig:
         return [str(v) for v in found]
 
     def new_poller(self, store: Store | None = None, *, owner: str) -> Poller:
-        poller = Poller(
+        """Another replica's poller: its own services over `store`, the same adapters and chat."""
+        poller = build_container(
+            settings=self.settings,
+            catalog=self.catalog,
             store=store or self.store,
             media=self.media,
-            catalog=self.catalog,
-            generations=GenerationService(store or self.store, self.catalog, self.settings, clock=self.clock),
+            notifier=self.services.notifier,
             providers=self.providers,
-            notifier=self.poller._notifier,
-            settings=self.settings,
             clock=self.clock,
             monotonic=self.clock.monotonic,
             owner=owner,
-        )
+        ).poller
         self.extra_pollers.append(poller)
         return poller
 
@@ -202,22 +203,19 @@ async def rig(
     providers = Providers(settings, factory=adapter_factory(settings, provider_sleeps))
     bot = Bot(TOKEN, session=LoopbackSession(api=TelegramAPIServer.from_base(telegram.url)))
     bot.session.middleware(RetryRequests(sleep=telegram_sleeps))
-    generations = GenerationService(store, catalog, settings, clock=clock)
-    notifier = TelegramNotifier(
-        bot=bot, store=store, media=media, catalog=catalog, translator=Translator(), settings=settings
-    )
-    poller = Poller(
+    services = build_container(
+        settings=settings,
+        catalog=catalog,
         store=store,
         media=media,
-        catalog=catalog,
-        generations=generations,
+        bot=bot,
         providers=providers,
-        notifier=notifier,
-        settings=settings,
+        translator=Translator(),
         clock=clock,
         monotonic=clock.monotonic,
         owner="poller-a",
     )
+    generations, poller = services.generations, services.poller
     rig = Rig(
         settings=settings,
         store=store,
@@ -231,6 +229,7 @@ async def rig(
         providers=providers,
         generations=generations,
         poller=poller,
+        services=services,
         provider_sleeps=provider_sleeps,
         telegram_sleeps=telegram_sleeps,
     )
@@ -251,14 +250,7 @@ async def rig(
 @pytest.fixture
 async def polling(rig: Rig) -> AsyncIterator[Dispatcher]:
     """The real Dispatcher with every router, long-polling the fake Bot API for the test's duration."""
-    dispatcher = build_dispatcher(
-        store=rig.store,
-        media=rig.media,
-        settings=rig.settings,
-        translator=Translator(),
-        generations=rig.generations,
-        poller=rig.poller,
-    )
+    dispatcher = build_dispatcher(rig.services)
     task = asyncio.ensure_future(dispatcher.start_polling(rig.bot, handle_signals=False, polling_timeout=1))
     try:
         yield dispatcher

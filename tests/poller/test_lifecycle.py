@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from PIL import Image
 
-from services.poller import MAX_DELIVERY_ATTEMPTS
+from services.delivery import MAX_DELIVERY_ATTEMPTS
 from services.video_request import ImageRef
 from storage.interfaces import media_path
 from storage.records import GenerationStatus, LedgerKind

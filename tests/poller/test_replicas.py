@@ -57,7 +57,7 @@ async def test_two_pollers_on_one_database_deliver_and_refund_each_generation_on
 async def test_cancel_while_queued_refunds_and_the_poller_never_submits(rig: Rig) -> None:
     await rig.fund()
     generation = await rig.order()
-    outcome = await rig.poller.cancel(generation.id, user_id=USER)
+    outcome = await rig.generations.cancel(generation.id, user_id=USER)
     assert isinstance(outcome, Refunded) and outcome.entry.delta == 10
     await rig.tick()
     assert rig.openai.hits["create"] == 0
@@ -70,9 +70,9 @@ async def test_cancel_needs_the_owner_and_a_provider_that_can_stop(rig: Rig) -> 
     await rig.fund(USER + 1)
     generation = await rig.order()
     await rig.tick()
-    assert await rig.poller.cancel(generation.id, user_id=USER + 1) == NotRefundable(None), "not yours"
-    assert await rig.poller.cancel("f" * 32, user_id=USER) == NotRefundable(None), "unknown id"
-    outcome = await rig.poller.cancel(generation.id, user_id=USER)
+    assert await rig.generations.cancel(generation.id, user_id=USER + 1) == NotRefundable(None), "not yours"
+    assert await rig.generations.cancel("f" * 32, user_id=USER) == NotRefundable(None), "unknown id"
+    outcome = await rig.generations.cancel(generation.id, user_id=USER)
     assert isinstance(outcome, NotRefundable), "OpenAI cannot stop a running task"
     assert rig.telegram.calls_of("sendMessage")[0].params.get("reply_markup") is None, "so no cancel button"
     await rig.settle(generation.id)
@@ -87,9 +87,10 @@ async def test_cancel_a_running_demo_task_shows_the_button_and_refunds(rig: Rig)
     progress = rig.telegram.calls_of("sendMessage")[0]
     buttons = progress.params["reply_markup"]["inline_keyboard"][0]
     assert buttons[0]["callback_data"] == f"gc:{generation.id}"
-    outcome = await rig.poller.cancel(generation.id, user_id=USER)
+    outcome = await rig.generations.cancel(generation.id, user_id=USER)
     assert isinstance(outcome, Refunded)
-    assert await rig.poller.cancel(generation.id, user_id=USER) == NotRefundable(await rig.get(generation.id))
+    again = await rig.generations.cancel(generation.id, user_id=USER)
+    assert again == NotRefundable(await rig.get(generation.id))
     await rig.tick()
     assert (await rig.get(generation.id)).status is GenerationStatus.CANCELLED
     assert await rig.balance() == 100
@@ -99,7 +100,7 @@ async def test_scheduler_runs_ticks_without_overlap_and_stop_releases_leases(rig
     rig.openai.polls_to_complete = 10_000
     await rig.fund()
     generation = await rig.order()
-    scheduler = build_scheduler(rig.poller, rig.settings)
+    scheduler = build_scheduler(rig.poller, rig.services.retention, rig.settings)
     assert isinstance(scheduler, AsyncIOScheduler)
     scheduler.start()  # inside the running loop, as the bot does
     try:
@@ -140,10 +141,10 @@ async def test_media_retention_deletes_old_videos_and_marks_them(rig: Rig) -> No
     rig.clock.advance(days=rig.settings.media_retention_days + 1)
     fresh = await rig.order()
     await rig.settle(fresh.id)
-    assert await rig.poller.clean_media() == 1
+    assert await rig.services.retention.clean() == 1
     expired = await rig.get(old.id)
     assert expired.media_expired_at is not None and expired.file_id is not None
     assert not await rig.media.exists(expired.result_path or "")
     kept = await rig.get(fresh.id)
     assert kept.media_expired_at is None and await rig.media.exists(kept.result_path or "")
-    assert await rig.poller.clean_media() == 0
+    assert await rig.services.retention.clean() == 0

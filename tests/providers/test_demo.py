@@ -27,7 +27,8 @@ from services.providers.demo import (
     scripted_outcome,
     task_status,
 )
-from services.settings import ProviderConfig, Settings
+from services.providers.descriptor import ProviderConfig
+from services.settings import Settings
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from storage.local_media import LocalMediaStore

@@ -27,6 +27,7 @@ from services.providers.base import (
     UnauthorizedError,
     UnavailableError,
 )
+from services.providers.descriptor import ProviderConfig
 from services.providers.gemini import (
     GeminiVeoProvider,
     build_create_body,
@@ -37,7 +38,6 @@ from services.providers.gemini import (
     parse_status,
     person_generation,
 )
-from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.gemini import API_KEY, VIDEO, FakeGemini, Fault, Outcome

@@ -30,6 +30,7 @@ from services.providers.base import (
     UnauthorizedError,
     UnavailableError,
 )
+from services.providers.descriptor import ProviderConfig
 from services.providers.kie import (
     HD_POLL_AFTER,
     UPLOAD_FOLDER,
@@ -51,7 +52,6 @@ from services.providers.kie import (
     validate_job,
     verify_signature,
 )
-from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.kie import (

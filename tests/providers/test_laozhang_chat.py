@@ -28,6 +28,7 @@ from services.providers.base import (
     UnauthorizedError,
     UnavailableError,
 )
+from services.providers.descriptor import ProviderConfig
 from services.providers.laozhang_chat import (
     LaoZhangChatProvider,
     build_chat_body,
@@ -35,7 +36,6 @@ from services.providers.laozhang_chat import (
     parse_chat_reply,
 )
 from services.providers.openai_videos import bearer_http
-from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.openai_videos import FakeOpenAIVideos

@@ -33,6 +33,7 @@ from services.providers.base import (
     UnauthorizedError,
     UnavailableError,
 )
+from services.providers.descriptor import ProviderConfig
 from services.providers.openai_videos import (
     OpenAIVideosProvider,
     bearer_http,
@@ -48,7 +49,6 @@ from services.providers.openai_videos import (
     video_size,
     webhook_signature,
 )
-from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.openai_videos import FakeOpenAIVideos

@@ -32,6 +32,7 @@ from services.providers.base import (
     UnauthorizedError,
     UnavailableError,
 )
+from services.providers.descriptor import ProviderConfig
 from services.providers.runware import (
     RunwareProvider,
     build_upload_task,
@@ -44,7 +45,6 @@ from services.providers.runware import (
     parse_submit,
     parse_upload,
 )
-from services.settings import ProviderConfig
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
 from tests.fakes.providers.runware import VIDEO, FakeRunware, Script

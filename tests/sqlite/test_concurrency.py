@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from services.invariants import check_invariants
 from storage.local_media import LocalMediaStore
 from storage.records import (
     AlreadyApplied,
@@ -17,6 +16,7 @@ from storage.records import (
 )
 from storage.sqlite import SqliteStore, _migration_files
 from tests.contract.test_generations import NOW, new_generation
+from tests.invariants import check_invariants
 
 
 async def assert_books_straight(store: SqliteStore, tmp_path: Path) -> None:

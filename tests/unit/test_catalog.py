@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.catalog import CatalogError, load_catalog
+from services.catalog import Catalog, CatalogError, load_catalog
+from services.providers.registry import DESCRIPTORS
 from services.settings import Settings
 
 SEED_MODELS = {
@@ -70,29 +71,34 @@ def test_shipped_catalog_names_every_seed_model_with_its_routes() -> None:
     assert wan.routes[0].provider_model_id("t2v") == "wan2.6-t2v"
 
 
+def offered(catalog: Catalog, settings: Settings) -> list[str]:
+    return [o.model.key for o in catalog.available(settings.usable_providers())]
+
+
 def test_models_appear_only_with_a_configured_enabled_route(make_settings: Callable[..., Settings]) -> None:
     catalog = load_catalog()
-    assert [o.model.key for o in catalog.available(make_settings(demo_mode=False))] == []
-    assert [o.model.key for o in catalog.available(make_settings(demo_mode=True))] == ["demo"]
+    assert offered(catalog, make_settings(demo_mode=False)) == []
+    assert offered(catalog, make_settings(demo_mode=True)) == ["demo"]
 
-    runware = {o.model.key for o in catalog.available(make_settings(demo_mode=False, runware_api_key="rw"))}
+    runware = set(offered(catalog, make_settings(demo_mode=False, runware_api_key="rw")))
     assert {"veo-3.1", "vidu-q1", "vidu-1.5", "kling-2.5"} <= runware
     assert not runware & {"sora-2", "sora-2-pro"}, "Sora routes ship disabled after the API shutdown"
 
-    assert "kling-2.5" not in {o.model.key for o in catalog.available(make_settings(demo_mode=False))}
+    assert "kling-2.5" not in offered(catalog, make_settings(demo_mode=False))
     kling = make_settings(demo_mode=False, kling_access_key="ak", kling_secret_key="sk")
     assert kling.configured_providers() == ["kling"]
-    assert catalog.available(kling) == [], "a provider without an adapter is never offered"
+    assert catalog.available(kling.usable_providers()) == [], "a provider without an adapter is never offered"
     kling_and_runware = make_settings(
         demo_mode=False, kling_access_key="ak", kling_secret_key="sk", runware_api_key="rw"
     )
-    offer = next(o for o in catalog.available(kling_and_runware) if o.model.key == "kling-2.5")
+    usable = kling_and_runware.usable_providers()
+    offer = next(o for o in catalog.available(usable) if o.model.key == "kling-2.5")
     assert [r.provider for r in offer.routes] == ["runware"]
 
 
 def test_available_routes_are_ordered_and_narrowed(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(gemini_api_key="g", kie_api_key="k", runware_api_key="r", laozhang_api_key="l")
-    offer = next(o for o in load_catalog().available(settings) if o.model.key == "veo-3.1")
+    offer = next(o for o in load_catalog().available(settings.usable_providers()) if o.model.key == "veo-3.1")
     assert [r.provider for r in offer.routes] == ["gemini", "kie", "laozhang", "runware"]
     four_k = offer.routes_for(mode="t2v", duration=8, resolution="4k", aspect_ratio="16:9")
     assert [r.provider for r in four_k] == ["gemini"]
@@ -147,7 +153,7 @@ def test_broken_catalog_names_file_entry_and_reason(
 ) -> None:
     path = write(tmp_path, change(MINIMAL))
     with pytest.raises(CatalogError) as caught:
-        load_catalog(path)
+        load_catalog(path, providers=DESCRIPTORS)
     message = str(caught.value)
     assert str(path) in message
     assert expected in message

@@ -141,7 +141,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_no_configured_route_for_the_combination(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(demo_mode=False, kie_api_key="k")
-    offer = next(o for o in CATALOG.available(settings) if o.model.key == "veo-3.1")
+    offer = next(o for o in CATALOG.available(settings.usable_providers()) if o.model.key == "veo-3.1")
     assert isinstance(offer, AvailableModel)
     assert validate_request(req("veo-3.1", duration=8), offer) == []
     problems = validate_request(req("veo-3.1", duration=4), offer)
@@ -154,9 +154,10 @@ def test_every_message_key_is_translated_in_every_language() -> None:
     assert len(problem_keys) >= 20, "the scan must find the keys the services use"
     rule_keys = {rule.message for m in CATALOG.models for rule in m.rules}
     english = message_ids("en")
-    poller_source = (Path(services.__file__).parent / "poller.py").read_text()
-    failure_keys = {f"failure-{code}" for code in re.findall(r'Failure\(\s*"([a-z_]+)"', poller_source)}
-    assert len(failure_keys) >= 8, "the scan must find the poller's failure codes"
+    lifecycle = "".join(f.read_text() for f in Path(services.__file__).parent.glob("*.py"))
+    failure_codes = set(re.findall(r'Failure\(\s*"([a-z_]+)"', lifecycle))
+    failure_keys = {f"failure-{code}" for code in failure_codes}
+    assert len(failure_keys) >= 8, "the scan must find the lifecycle's failure codes"
     assert problem_keys | rule_keys | set(media.REJECTION_KEYS) | failure_keys <= english
     for language in LANGUAGES:
         assert message_ids(language) == english, f"{language} has other keys than en"

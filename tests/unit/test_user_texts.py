@@ -18,6 +18,7 @@ from bot.wizard.draft import Draft
 from bot.wizard.views import View, render
 from services.catalog import MODES, load_catalog
 from services.generations import GenerationService
+from services.providers.registry import Providers
 from services.settings import Settings
 from services.validation import Problem, validate_request
 from services.video_request import ImageRef, VideoRequest
@@ -147,7 +148,7 @@ def test_wizard_screens_name_the_mode(language: str, make_settings: Callable[...
     shown = set()
     for catalog, model_key in SCREEN_MODELS:
         offers = load_catalog(catalog) if catalog else CATALOG
-        generations = GenerationService(cast(Store, None), offers, settings)
+        generations = GenerationService(cast(Store, None), offers, settings, Providers(settings))
         screen_view = View(language, TRANSLATE, generations, settings)
         offer = generations.offer(model_key)
         assert offer is not None, model_key

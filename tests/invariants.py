@@ -1,7 +1,7 @@
 """The money invariants of ARCHITECTURE §4, checked against a live store and media store.
 
-Tests call `check_invariants` at the end of every scenario, failures included; an operator can run it
-against production data too, since it only reads.
+Tests call `check_invariants` at the end of every scenario, failures included. It only reads, through
+the per-backend audit queries of tests/audit.py.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from storage.interfaces import MediaStore, Store
 from storage.records import ACTIVE_STATUSES, PRODUCED_STATUSES, REFUNDED_STATUSES
+from tests.audit import audit_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +29,10 @@ async def check_invariants(
 ) -> list[Violation]:
     """Every violation found; an empty list means the books are straight."""
     violations: list[Violation] = []
+    audit = audit_of(store)
 
     # 1. balance = sum of the ledger, and never negative
-    for wallet in await store.audit_wallets():
+    for wallet in await audit.wallets():
         subject = f"user {wallet.user_id}"
         if wallet.balance != wallet.ledger_sum:
             violations.append(
@@ -40,7 +42,7 @@ async def check_invariants(
             violations.append(Violation(1, subject, f"negative balance {wallet.balance}"))
 
     grace = timedelta(seconds=poll_interval_seconds)
-    for gen in await store.audit_generations():
+    for gen in await audit.generations():
         subject = f"generation {gen.id}"
         # 2. exactly one debit of the cost; a refund of the cost iff failed/cancelled
         if gen.debits != [-gen.cost]:
@@ -66,7 +68,7 @@ async def check_invariants(
             )
 
     # 3. a Telegram charge id credits at most once
-    for payment in await store.audit_payments():
+    for payment in await audit.payments():
         if payment.payment_rows > 1 or payment.purchase_entries > 1:
             violations.append(
                 Violation(

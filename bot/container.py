@@ -1,0 +1,124 @@
+"""The composition root: every service built once from the settings and the storage backends.
+
+The app, the test rigs and the benchmarks all build through `build_container`, so the wiring they run is
+the wiring that ships; a rig swaps only what it must (the notifier, the adapters' factory, the clock).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiogram import Bot
+
+from bot.delivery import TelegramNotifier, VideoSender
+from bot.i18n import Translator
+from services.admin import AdminReports
+from services.catalog import Catalog
+from services.delivery import Delivery
+from services.generations import Clock, GenerationService, utcnow
+from services.library import Library
+from services.notifications import Notifier
+from services.outcomes import Outcomes
+from services.payments import Payments
+from services.poller import Poller
+from services.providers.registry import Providers
+from services.retention import MediaRetention
+from services.settings import Settings
+from services.submission import Submission
+from services.uploads import Uploads
+from services.users import Users
+from services.wallet import Wallet
+from storage.interfaces import MediaStore, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    settings: Settings
+    catalog: Catalog
+    store: Store
+    media: MediaStore
+    translator: Translator
+    providers: Providers
+    generations: GenerationService
+    wallet: Wallet
+    payments: Payments
+    library: Library
+    notifier: Notifier
+    delivery: Delivery
+    users: Users
+    admin: AdminReports
+    uploads: Uploads
+    retention: MediaRetention
+    poller: Poller
+
+    def video_sender(self, bot: Bot) -> VideoSender:
+        """What /library resends a stored video with, through the bot that got the press."""
+        return VideoSender(bot=bot, media=self.media, translator=self.translator, settings=self.settings)
+
+
+def build_container(
+    *,
+    settings: Settings,
+    catalog: Catalog,
+    store: Store,
+    media: MediaStore,
+    bot: Bot | None = None,
+    notifier: Notifier | None = None,
+    providers: Providers | None = None,
+    translator: Translator | None = None,
+    clock: Clock = utcnow,
+    monotonic: Callable[[], float] = time.monotonic,
+    owner: str | None = None,
+) -> Container:
+    """Wire the services; the notifier is Telegram's (through `bot`) unless one is given."""
+    translator = translator or Translator(settings.default_language)
+    providers = providers or Providers(settings)
+    users = Users(store)
+    if notifier is None:
+        if bot is None:
+            raise ValueError("build_container needs a bot or a notifier")
+        notifier = TelegramNotifier(
+            bot=bot, users=users, media=media, catalog=catalog, translator=translator, settings=settings
+        )
+    generations = GenerationService(store, catalog, settings, providers, clock=clock)
+    wallet = Wallet(store, welcome_credits=settings.welcome_credits)
+    delivery = Delivery(
+        store=store,
+        media=media,
+        notifier=notifier,
+        generations=generations,
+        settings=settings,
+        clock=clock,
+        monotonic=monotonic,
+    )
+    return Container(
+        settings=settings,
+        catalog=catalog,
+        store=store,
+        media=media,
+        translator=translator,
+        providers=providers,
+        generations=generations,
+        wallet=wallet,
+        payments=Payments(store, wallet, generations, settings),
+        library=Library(store, media, generations),
+        notifier=notifier,
+        delivery=delivery,
+        users=users,
+        admin=AdminReports(store),
+        uploads=Uploads(media, settings),
+        retention=MediaRetention(store=store, media=media, settings=settings, clock=clock),
+        poller=Poller(
+            store=store,
+            generations=generations,
+            submission=Submission(
+                store=store, media=media, generations=generations, providers=providers, settings=settings
+            ),
+            outcomes=Outcomes(media=media, generations=generations, delivery=delivery, settings=settings),
+            settings=settings,
+            clock=clock,
+            owner=owner,
+        ),
+    )

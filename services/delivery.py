@@ -1,0 +1,126 @@
+"""Everything the user sees of a generation while and after it runs: throttled progress edits, the video,
+the refund notice — through the Notifier port, so this stays free of aiogram.
+
+A user who blocked the bot is marked blocked once and the video stays in the library; Telegram being
+unreachable defers delivery with a backoff, and after MAX_DELIVERY_ATTEMPTS the bot stops re-sending.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from services.generations import Clock, GenerationService, utcnow
+from services.next_step import Backoff
+from services.notifications import DeliveryDeferred, Notifier, RecipientUnavailable, StoredVideo
+from services.settings import Settings
+from storage.interfaces import MediaStore, UserStore
+from storage.records import Generation
+
+log = logging.getLogger(__name__)
+
+#: Give up re-sending a finished video after this many failed attempts (it stays in the library).
+MAX_DELIVERY_ATTEMPTS = 12
+#: Throttle entries kept before the stale ones (older than one edit interval) are dropped.
+_THROTTLE_PRUNE_AT = 1024
+
+
+class Delivery:
+    def __init__(
+        self,
+        *,
+        store: UserStore,
+        media: MediaStore,
+        notifier: Notifier,
+        generations: GenerationService,
+        settings: Settings,
+        clock: Clock = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._media = media
+        self._notifier = notifier
+        self._generations = generations
+        self._settings = settings
+        self._clock = clock
+        self._monotonic = monotonic
+        self._last_progress: dict[str, float] = {}
+
+    async def video(self, generation: Generation) -> Backoff | None:
+        """Send the stored video; a deferred send asks for a backoff until the attempts run out."""
+        assert generation.result_path is not None
+        size = await self._media.size(generation.result_path)
+        if size is None:
+            log.error("generation %s: stored video %s is missing", generation.id, generation.result_path)
+            return None
+        meta = generation.result_meta or {}
+        video = StoredVideo(
+            path=generation.result_path,
+            size=size,
+            width=meta.get("width"),
+            height=meta.get("height"),
+            duration=meta.get("duration"),
+        )
+        try:
+            file_id = await self._notifier.deliver(generation, video)
+        except RecipientUnavailable:
+            log.info(
+                "user %s is unreachable; generation %s stays in the library",
+                generation.user_id,
+                generation.id,
+            )
+            await self._store.set_user_blocked(generation.user_id, True)
+            return None
+        except DeliveryDeferred as deferred:
+            if generation.attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
+                log.warning(
+                    "generation %s: giving up delivery after %d attempts",
+                    generation.id,
+                    generation.attempts + 1,
+                )
+                return None
+            return Backoff(deferred.retry_after)
+        await self._generations.mark_delivered(generation.id, file_id=file_id)
+        return None
+
+    async def failure(self, generation: Generation, *, refunded: int) -> None:
+        try:
+            await self._notifier.report_failure(generation, refunded=refunded)
+        except RecipientUnavailable:
+            await self._store.set_user_blocked(generation.user_id, True)
+        except DeliveryDeferred as deferred:
+            log.warning("could not tell user %s about the refund: %s", generation.user_id, deferred)
+
+    async def progress(
+        self, generation: Generation, progress: int | None, can_cancel: bool, release: dict[str, Any]
+    ) -> None:
+        """At most one edit per PROGRESS_EDIT_SECONDS per generation, to stay under Telegram's limits;
+        a new status message id goes into `release`, written with the lease."""
+        now = self._monotonic()
+        interval = self._settings.progress_edit_seconds
+        last = self._last_progress.get(generation.id)
+        if last is not None and now - last < interval:
+            return
+        if len(self._last_progress) >= _THROTTLE_PRUNE_AT:  # cancelled work never says goodbye
+            self._last_progress = {k: t for k, t in self._last_progress.items() if now - t < interval}
+        self._last_progress[generation.id] = now
+        try:
+            message_id = await self._notifier.show_progress(
+                generation,
+                progress=progress,
+                elapsed=self._clock() - generation.created_at,
+                can_cancel=can_cancel,
+            )
+        except RecipientUnavailable:
+            await self._store.set_user_blocked(generation.user_id, True)
+            return
+        except DeliveryDeferred:
+            return
+        if message_id is not None and message_id != generation.status_message_id:
+            release["status_message_id"] = message_id
+
+    def forget(self, generation_id: str) -> None:
+        """The generation has ended: its next progress message, if any, is not throttled."""
+        self._last_progress.pop(generation_id, None)

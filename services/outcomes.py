@@ -1,0 +1,108 @@
+"""What a provider task's status means for its generation: keep polling, keep the video, or fail and refund.
+
+The poller hands every status here, whether a poll or a callback brought it; money moves only through
+GenerationService's guarded transitions, so applying the same status twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from services.delivery import Delivery
+from services.generations import GenerationService, Succeeded
+from services.next_step import TRANSIENT, Failure, PollAgain, RetryLater, Step
+from services.providers.base import ProviderError, TaskState, TaskStatus, VideoProvider
+from services.settings import Settings
+from storage.errors import MediaTooLargeError
+from storage.interfaces import MediaStore, media_path
+from storage.records import REFUNDED_STATUSES, Generation, Refunded
+
+log = logging.getLogger(__name__)
+
+
+class Outcomes:
+    def __init__(
+        self,
+        *,
+        media: MediaStore,
+        generations: GenerationService,
+        delivery: Delivery,
+        settings: Settings,
+    ) -> None:
+        self._media = media
+        self._generations = generations
+        self._delivery = delivery
+        self._settings = settings
+
+    async def apply(
+        self, generation: Generation, adapter: VideoProvider, status: TaskStatus, release: dict[str, Any]
+    ) -> Step:
+        """Act on a running task's status; row fields to write with the lease go into `release`."""
+        if status.state is TaskState.SUCCEEDED:
+            return await self.complete(generation, adapter, status)
+        if status.state is TaskState.FAILED:
+            if status.content_policy:
+                raise Failure("content_policy", status.error_message)
+            code = "no_video" if status.error_code == "no_video" else "provider_failed"
+            raise Failure(code, _detail(status.error_code, status.error_message))
+        if status.progress is not None and status.progress != generation.progress:
+            release["progress"] = max(0, min(100, status.progress))
+        await self._delivery.progress(generation, status.progress, adapter.can_cancel, release)
+        if generation.attempts:
+            release["attempts"] = 0
+        return PollAgain(status.poll_after)
+
+    async def complete(self, generation: Generation, adapter: VideoProvider, status: TaskStatus) -> Step:
+        """Stream the result into the media store, record it, and deliver it."""
+        result = status.result
+        if result is None or (not result.url and not result.extra):
+            raise Failure("no_video", status.error_message)
+        path = media_path(generation.user_id, generation.id)
+        limit = self._settings.max_video_bytes
+        try:
+            size = await self._media.write(path, adapter.download(status, max_bytes=limit), max_bytes=limit)
+        except MediaTooLargeError:
+            raise Failure("too_large") from None
+        except ProviderError as error:
+            if error.kind in TRANSIENT:
+                raise RetryLater(f"download failed: {error}", retry_after=error.retry_after) from None
+            raise Failure("download_failed", error.message) from None
+        meta = {"width": result.width, "height": result.height, "duration": result.duration, "size": size}
+        outcome = await self._generations.mark_succeeded(
+            generation.id, result_path=path, result_meta=meta, provider_result=result.url or None
+        )
+        if not isinstance(outcome, Succeeded):
+            return None
+        self._delivery.forget(generation.id)
+        return await self._delivery.video(outcome.generation)
+
+    async def finish_late(self, generation: Generation, status: TaskStatus | None) -> Step:
+        """A produced video waiting for delivery, or a callback about a task that ended with a refund."""
+        if generation.result_path is not None:
+            pending = generation.next_poll_at is not None and generation.delivered_at is None
+            return await self._delivery.video(generation) if pending else None
+        if generation.status not in REFUNDED_STATUSES or generation.provider_task_id is None:
+            return None
+        adapter = self._generations.adapter(generation)
+        try:
+            if status is None:  # the callback only named the task
+                status = await adapter.status(generation.provider_task_id)
+            if status.state is not TaskState.SUCCEEDED:
+                return None
+            return await self.complete(generation, adapter, status)
+        except (Failure, RetryLater, ProviderError) as reason:
+            log.info("late result of %s not kept: %s", generation.id, reason)
+            return None
+
+    async def fail(self, generation: Generation, failure: Failure) -> None:
+        """Refund once and tell the user why; a duplicate finds the refund done and stays silent."""
+        outcome = await self._generations.fail(generation.id, code=failure.code, message=failure.detail)
+        self._delivery.forget(generation.id)
+        if isinstance(outcome, Refunded):
+            await self._delivery.failure(outcome.generation, refunded=outcome.entry.delta)
+
+
+def _detail(code: str | None, message: str | None) -> str | None:
+    parts = [p for p in (code, message) if p]
+    return ": ".join(parts) or None
