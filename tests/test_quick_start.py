@@ -56,7 +56,7 @@ async def test_a_new_user_makes_a_demo_video_with_only_the_quick_start(tmp_path:
         "POLL_INTERVAL_SECONDS": "0.2",
         "DEMO_DELAY_SECONDS": "0",
     }
-    bot = await start_bot(tmp_path, env)
+    bot = await start_bot(tmp_path, env, preloaded=False)  # the README's own command, interpreter and all
     try:
         await telegram.send_text(USER, "/start")
         # a fresh `python -m bot` needs ~5 s of CPU to start (aiogram's models), far longer under load

@@ -111,7 +111,7 @@ async def test_sigkill_with_generations_in_flight_then_restart_ends_each_exactly
     finally:
         for process in ("first", "second"):
             proc = locals().get(process)
-            if isinstance(proc, asyncio.subprocess.Process) and proc.returncode is None:
+            if proc is not None and proc.returncode is None:
                 proc.kill()
                 await proc.wait()
         await telegram.close()

@@ -1,5 +1,6 @@
-"""Every start-up failure of `python -m bot` (a subprocess) is one line on stderr, never a traceback, never
-a secret, with the exit status README documents: the way an operator meets them in `docker logs`."""
+"""Every start-up failure of `python -m bot` (a real process, forked from tests/fakes/bot_zygote.py) is one
+line on stderr, never a traceback, never a secret, with the exit status README documents: the way an
+operator meets them in `docker logs`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import errno
 import os
 import re
 import socket
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from bot.exit_status import ExitCode, StartupError
 from bot.startup import reach_telegram
 from services.settings import Settings
 from tests.conftest import TOKEN
-from tests.fakes.bot_process import bot_env
+from tests.fakes.bot_process import bot_env, spawn_bot
 from tests.fakes.telegram import FakeTelegram
 
 #: A record of the bot's log format (`bot/__main__.py`); anything else on stderr is the failure line.
@@ -72,10 +72,7 @@ def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
 async def run_bot(tmp_path: Path, env: dict[str, str], *args: str) -> Outcome:
     """`python -m bot ARGS`, with Telegram retried for TELEGRAM_WAIT seconds unless `env` says otherwise."""
     env = {"TELEGRAM_STARTUP_WAIT_SECONDS": str(TELEGRAM_WAIT), **env}
-    command = [sys.executable, "-m", "bot", *args]
-    process = await asyncio.create_subprocess_exec(
-        *command, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
+    process = await spawn_bot(tmp_path, env, *args, merge_stderr=False)
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return Outcome(process.returncode, stdout.decode(), stderr.decode())
