@@ -178,6 +178,9 @@ class CountingNotifier(Notifier):
         self.other_calls += 1
         return None
 
+    async def report_rerouted(self, generation: Generation) -> None:
+        self.other_calls += 1
+
     async def report_failure(self, generation: Generation, *, refunded: int) -> None:
         self.other_calls += 1
 

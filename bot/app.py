@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import UTC, datetime
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.backends import open_backends, reach_storage
 from bot.commands import register_commands
 from bot.container import build_container
 from bot.dispatcher import build_dispatcher
+from bot.inbox import DurableWebhookHandler
+from bot.stars import RECONCILE_MINUTES, StarsReconciler
 from bot.startup import ExitCode, StartupError, api_url, reach_telegram
 from bot.telegram_retry import RetryRequests, quiet_polling_backoff
 from bot.web import build_web_app, start_web_app
@@ -48,7 +50,18 @@ async def run(settings: Settings, catalog: Catalog) -> None:
     )
     translator, providers, poller = services.translator, services.providers, services.poller
     dispatcher = build_dispatcher(services)
-    scheduler = build_scheduler(poller, services.retention, settings)
+    scheduler = build_scheduler(poller, services.retention, services.notices, settings)
+    reconciler = StarsReconciler(
+        bot=bot, dispatcher=dispatcher, payments=services.payments, translator=translator
+    )
+    # Telegram's record of Stars against ours, at the start and then every RECONCILE_MINUTES
+    scheduler.add_job(
+        reconciler.run,
+        "interval",
+        minutes=RECONCILE_MINUTES,
+        id="stars-reconciliation",
+        next_run_time=datetime.now(UTC),
+    )
     web = None
     try:
         me = await reach_telegram(bot, api_url(settings), wait=settings.telegram_startup_wait_seconds)
@@ -96,7 +109,8 @@ async def attach_webhook(app: web.Application, dispatcher: Dispatcher, bot: Bot,
     X-Telegram-Bot-Api-Secret-Token header (anything else is answered 401 and never handled)."""
     assert settings.webhook_url is not None and settings.webhook_secret is not None
     secret = settings.webhook_secret.get_secret_value()
-    handler = SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token=secret)
+    inbox = dispatcher["inbox"]  # payment updates are kept before the answer confirms them (bot/inbox.py)
+    handler = DurableWebhookHandler(inbox=inbox, dispatcher=dispatcher, bot=bot, secret_token=secret)
     handler.register(app, path=settings.webhook_url.path or "/")
     await bot.set_webhook(
         str(settings.webhook_url),

@@ -11,18 +11,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiogram import Bot
+from aiogram.fsm.storage.base import BaseStorage
 
 from bot.delivery import TelegramNotifier, VideoSender
+from bot.fsm import open_fsm_storage
 from bot.i18n import Translator
+from bot.inbox import KeepPayments
+from bot.notices import TelegramNotices
 from services.admin import AdminReports
 from services.catalog import Catalog
 from services.delivery import Delivery
 from services.generations import Clock, GenerationService, utcnow
+from services.inbox import PaymentInbox
 from services.library import Library
+from services.notices import Notices
 from services.notifications import Notifier
 from services.outcomes import Outcomes
 from services.payments import Payments
-from services.poller import Poller
+from services.poller import Poller, lease_owner
 from services.providers.registry import Providers
 from services.retention import MediaRetention
 from services.settings import Settings
@@ -52,6 +58,14 @@ class Container:
     uploads: Uploads
     retention: MediaRetention
     poller: Poller
+    #: The outbox: notices owed after money changes (services/notices.py).
+    notices: Notices
+    #: Payment updates kept until handled (services/inbox.py).
+    inbox: PaymentInbox
+
+    def fsm_storage(self) -> BaseStorage:
+        """A new FSM storage for one Dispatcher (which closes it on shutdown): Redis or the store."""
+        return open_fsm_storage(self.settings, self.store)
 
     def video_sender(self, bot: Bot) -> VideoSender:
         """What /library resends a stored video with, through the bot that got the press."""
@@ -76,18 +90,27 @@ def build_container(
     translator = translator or Translator(settings.default_language)
     providers = providers or Providers(settings)
     users = Users(store)
+    sender = None  # the outbox job's; a rig or benchmark that brings its own notifier sends no left-overs
     if notifier is None:
         if bot is None:
             raise ValueError("build_container needs a bot or a notifier")
-        notifier = TelegramNotifier(
+        telegram = TelegramNotifier(
             bot=bot, users=users, media=media, catalog=catalog, translator=translator, settings=settings
         )
+        notifier = telegram
+        sender = TelegramNotices(bot=bot, notifier=telegram, catalog=catalog, translator=translator)
+    inbox = PaymentInbox(store, clock=clock)
+    if bot is not None:  # payment updates are kept before the polling offset can confirm them
+        bot.session.middleware(KeepPayments(inbox))
     generations = GenerationService(store, catalog, settings, providers, clock=clock)
     wallet = Wallet(store, welcome_credits=settings.welcome_credits)
+    owner = owner or lease_owner()
+    notices = Notices(store, owner=owner, sender=sender, clock=clock)
     delivery = Delivery(
         store=store,
         media=media,
         notifier=notifier,
+        notices=notices,
         generations=generations,
         settings=settings,
         clock=clock,
@@ -102,7 +125,9 @@ def build_container(
         providers=providers,
         generations=generations,
         wallet=wallet,
-        payments=Payments(store, wallet, generations, settings),
+        payments=Payments(store, wallet, generations, settings, notices),
+        notices=notices,
+        inbox=inbox,
         library=Library(store, media, generations),
         notifier=notifier,
         delivery=delivery,
@@ -114,7 +139,12 @@ def build_container(
             store=store,
             generations=generations,
             submission=Submission(
-                store=store, media=media, generations=generations, providers=providers, settings=settings
+                store=store,
+                media=media,
+                generations=generations,
+                providers=providers,
+                settings=settings,
+                clock=clock,
             ),
             outcomes=Outcomes(media=media, generations=generations, delivery=delivery, settings=settings),
             settings=settings,

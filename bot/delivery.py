@@ -28,6 +28,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import CancelGeneration
 from bot.i18n import Translator
+from bot.telegram_retry import maybe_done
 from services.catalog import Catalog
 from services.notifications import DeliveryDeferred, Notifier, RecipientUnavailable, StoredVideo
 from services.settings import Settings
@@ -100,7 +101,7 @@ async def telegram_errors(what: str) -> AsyncIterator[None]:
     except TelegramRetryAfter as error:
         raise DeliveryDeferred(f"{what}: flood control", retry_after=error.retry_after) from None
     except (TelegramServerError, TelegramNetworkError) as error:
-        raise DeliveryDeferred(f"{what}: {type(error).__name__}") from None
+        raise DeliveryDeferred(f"{what}: {type(error).__name__}", uncertain=maybe_done(error)) from None
 
 
 class VideoSender:
@@ -248,13 +249,22 @@ class TelegramNotifier(Notifier):
         return file_id
 
     async def _clear_status(self, generation: Generation) -> None:
-        """Remove the progress message once the result is in the chat (best effort)."""
+        """Remove the progress message once the result is in the chat (best effort). One that is gone
+        already (the user deleted it, or a delete whose answer was lost and then repeated) is done."""
         if generation.status_message_id is None:
             return
         try:
             await self._bot.delete_message(generation.chat_id, generation.status_message_id)
+        except TelegramBadRequest as error:
+            if "message to delete not found" not in error.message:
+                log.info("could not delete status message of %s: %s", generation.id, error)
         except TelegramAPIError as error:
             log.info("could not delete status message of %s: %s", generation.id, error)
+
+    async def report_rerouted(self, generation: Generation) -> None:
+        lang = await self._language(generation.user_id)
+        async with telegram_errors("reroute notice"):
+            await self._bot.send_message(generation.chat_id, self._t(lang, "generation-rerouted"))
 
     async def report_failure(self, generation: Generation, *, refunded: int) -> None:
         lang = await self._language(generation.user_id)

@@ -24,16 +24,20 @@ from bot.handlers import (
     start,
     wizard,
 )
-from bot.middlewares import SkipRepeatedUpdates, UserContext
+from bot.inbox import FinishPayments, replay_payments
+from bot.middlewares import SkipRepeatedUpdates, ThrottleUsers, UserContext
 
 
 def build_dispatcher(services: Container) -> Dispatcher:
     dispatcher = Dispatcher(
+        storage=services.fsm_storage(),  # wizards and Stars orders outlive a restart (bot/fsm.py)
         settings=services.settings,
         translator=services.translator,
         generations=services.generations,
         wallet=services.wallet,
         payments=services.payments,
+        notices=services.notices,
+        inbox=services.inbox,
         library=services.library,
         users=services.users,
         admin=services.admin,
@@ -41,7 +45,10 @@ def build_dispatcher(services: Container) -> Dispatcher:
         video_senders=services.video_sender,
     )
     dispatcher.update.outer_middleware(SkipRepeatedUpdates())
+    dispatcher.update.outer_middleware(ThrottleUsers())  # before UserContext's database write
     dispatcher.update.outer_middleware(UserContext())
+    dispatcher.update.outer_middleware(FinishPayments())  # kept payment updates (bot/inbox.py)
+    dispatcher.startup.register(replay_payments)
     # every press is answered exactly once, after its handler (which sets the text, if any)
     dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
     dispatcher.include_routers(

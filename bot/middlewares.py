@@ -8,13 +8,16 @@ after blocking the bot is unblocked, so the poller delivers to them again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator
@@ -50,6 +53,76 @@ class UserContext(BaseMiddleware):
         data["t"] = translator.bind(lang)
         data["view"] = View(lang, translator, generations, settings)
         return await handler(event, data)
+
+
+class ThrottleUsers(BaseMiddleware):
+    """Drop what one user sends beyond `burst` updates at once and `rate` a second after that, before
+    anything is written for it (UserContext registers the user next), so one user's flood neither fills
+    the database queue nor the bot's replies ahead of everyone else.
+
+    Payments are never dropped (a pre-checkout query must be answered, a successful or refunded payment
+    booked); a dropped button press is still answered, silently, so the user's spinner stops. A flood is
+    logged once, when the dropping starts, until the user's bucket has filled up again. Memory stays
+    bounded: past `REMEMBER` users, the buckets that have filled up again are forgotten.
+    """
+
+    REMEMBER = 10_000
+
+    def __init__(
+        self, *, burst: int = 20, rate: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._burst = burst
+        self._rate = rate
+        self._clock = clock
+        #: user id → (tokens left, when counted, whether their dropping was logged)
+        self._buckets: dict[int, tuple[float, float, bool]] = {}
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        sender: TelegramUser | None = data.get("event_from_user")
+        if sender is None or sender.is_bot or not isinstance(event, Update) or _carries_money(event):
+            return await handler(event, data)
+        if self._take(sender.id):
+            return await handler(event, data)
+        if event.callback_query is not None:
+            with contextlib.suppress(TelegramAPIError):
+                await event.callback_query.answer()
+        return None
+
+    def _take(self, user_id: int) -> bool:
+        """One token from the user's bucket; False when it is empty (the update is dropped)."""
+        now = self._clock()
+        if len(self._buckets) > self.REMEMBER:
+            self._forget_full(now)
+        tokens, since, logged = self._buckets.get(user_id, (float(self._burst), now, False))
+        tokens = min(float(self._burst), tokens + (now - since) * self._rate)
+        logged = logged and tokens < self._burst  # calm again: a new flood is logged anew
+        if tokens >= 1:
+            self._buckets[user_id] = (tokens - 1, now, logged)
+            return True
+        if not logged:
+            log.warning(
+                "user %s sends faster than %g updates a second: dropping the excess", user_id, self._rate
+            )
+        self._buckets[user_id] = (tokens, now, True)
+        return False
+
+    def _forget_full(self, now: float) -> None:
+        for user_id, (tokens, since, _) in list(self._buckets.items()):
+            if tokens + (now - since) * self._rate >= self._burst:
+                del self._buckets[user_id]
+
+
+def _carries_money(update: Update) -> bool:
+    message = update.message
+    return update.pre_checkout_query is not None or (
+        message is not None
+        and (message.successful_payment is not None or message.refunded_payment is not None)
+    )
 
 
 class SkipRepeatedUpdates(BaseMiddleware):

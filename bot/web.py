@@ -11,6 +11,8 @@ from __future__ import annotations
 import hmac
 import logging
 
+from aiogram.types import Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from services.poller import Poller
@@ -55,7 +57,8 @@ async def provider_callback(request: web.Request) -> web.Response:
     provider = request.match_info["provider"]
     providers = request.app[PROVIDERS]
     expected = request.app[SETTINGS].callback_token(provider)
-    token_ok = hmac.compare_digest(request.match_info["token"], expected)
+    # bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, answered 500)
+    token_ok = hmac.compare_digest(request.match_info["token"].encode(), expected.encode())
     if not token_ok or not providers.accepts_callback(provider):
         raise web.HTTPNotFound()
     body = await request.read()
@@ -67,7 +70,7 @@ async def provider_callback(request: web.Request) -> web.Response:
     except ValueError as error:  # a malformed body the adapter could not read
         log.warning("%s callback unreadable: %s", provider, error)
         raise web.HTTPBadRequest(text="unreadable") from None
-    request.app[POLLER].accept_callback(provider, event.task_id, event.status)
+    request.app[POLLER].accept_callback(provider, event.task_id)  # the poller re-reads the task
     return web.json_response({"ok": True})
 
 
@@ -89,6 +92,21 @@ async def media_file(request: web.Request) -> web.StreamResponse:
     if not target.is_file():
         raise web.HTTPNotFound()
     return web.FileResponse(target, headers={"Content-Type": "video/mp4", "Cache-Control": "private"})
+
+
+class WebhookHandler(SimpleRequestHandler):
+    """aiogram's webhook endpoint, except that a body with the right secret that is not an update (bad
+    JSON, not an object, not an Update) is answered 400 instead of a 500 and a traceback."""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if self.verify_secret(secret, self.bot):  # a wrong secret learns nothing about the body
+            try:
+                Update.model_validate(self.bot.session.json_loads(await request.text()))
+            except ValueError:  # JSONDecodeError, UnicodeDecodeError and pydantic's ValidationError
+                log.warning("webhook request with the right secret but no update in its body")
+                return web.Response(status=400, text="not an update")
+        return await super().handle(request)  # aiohttp keeps the body for the second read
 
 
 async def start_web_app(app: web.Application, *, host: str, port: int) -> web.AppRunner:

@@ -3,6 +3,12 @@ the refund notice — through the Notifier port, so this stays free of aiogram.
 
 A user who blocked the bot is marked blocked once and the video stays in the library; Telegram being
 unreachable defers delivery with a backoff, and after MAX_DELIVERY_ATTEMPTS the bot stops re-sending.
+
+The generation row is the video's outbox: `succeeded` with `next_poll_at` set means "owed", written with
+the success, and the guarded `delivered` transition marks it sent. Each upload is counted in the store
+before it leaves; an upload whose answer was lost (a 5xx, a timeout, a kill) may still have reached the
+chat, so after MAX_UPLOADS the video is not uploaded again: it reaches a chat at most twice, and stays in
+/library. The refund notice goes through the outbox (services/notices.py).
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ from typing import Any
 
 from services.generations import Clock, GenerationService, utcnow
 from services.next_step import Backoff
+from services.notices import Notices
 from services.notifications import DeliveryDeferred, Notifier, RecipientUnavailable, StoredVideo
 from services.settings import Settings
-from storage.interfaces import MediaStore, UserStore
-from storage.records import Generation
+from storage.interfaces import MediaStore, Store
+from storage.records import Generation, NoticeKind, notice_key
 
 log = logging.getLogger(__name__)
 
 #: Give up re-sending a finished video after this many failed attempts (it stays in the library).
 MAX_DELIVERY_ATTEMPTS = 12
+#: Uploads of one video begun, at most: the second may duplicate a first whose answer was lost.
+MAX_UPLOADS = 2
 #: Throttle entries kept before the stale ones (older than one edit interval) are dropped.
 _THROTTLE_PRUNE_AT = 1024
 
@@ -31,9 +40,10 @@ class Delivery:
     def __init__(
         self,
         *,
-        store: UserStore,
+        store: Store,
         media: MediaStore,
         notifier: Notifier,
+        notices: Notices,
         generations: GenerationService,
         settings: Settings,
         clock: Clock = utcnow,
@@ -42,6 +52,7 @@ class Delivery:
         self._store = store
         self._media = media
         self._notifier = notifier
+        self._notices = notices
         self._generations = generations
         self._settings = settings
         self._clock = clock
@@ -63,6 +74,15 @@ class Delivery:
             height=meta.get("height"),
             duration=meta.get("duration"),
         )
+        uploads = await self._store.begin_upload(generation.id, now=self._clock())
+        if uploads > MAX_UPLOADS:
+            log.warning(
+                "generation %s: %d uploads may have reached the chat already; not uploading again, "
+                "the video stays in the library",
+                generation.id,
+                uploads - 1,
+            )
+            return None
         try:
             file_id = await self._notifier.deliver(generation, video)
         except RecipientUnavailable:
@@ -74,6 +94,8 @@ class Delivery:
             await self._store.set_user_blocked(generation.user_id, True)
             return None
         except DeliveryDeferred as deferred:
+            if not deferred.uncertain:  # refused for certain (flood control): that upload never arrived
+                await self._store.upload_refused(generation.id, now=self._clock())
             if generation.attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
                 log.warning(
                     "generation %s: giving up delivery after %d attempts",
@@ -86,12 +108,12 @@ class Delivery:
         return None
 
     async def failure(self, generation: Generation, *, refunded: int) -> None:
-        try:
-            await self._notifier.report_failure(generation, refunded=refunded)
-        except RecipientUnavailable:
-            await self._store.set_user_blocked(generation.user_id, True)
-        except DeliveryDeferred as deferred:
-            log.warning("could not tell user %s about the refund: %s", generation.user_id, deferred)
+        """Tell the user why and that the credits are back: the refund's notice, sent once (a deferred
+        one is sent by the notice job later)."""
+        await self._notices.send_now(
+            notice_key(NoticeKind.REFUND, generation.id),
+            lambda: self._notifier.report_failure(generation, refunded=refunded),
+        )
 
     async def progress(
         self, generation: Generation, progress: int | None, can_cancel: bool, release: dict[str, Any]
@@ -120,6 +142,16 @@ class Delivery:
             return
         if message_id is not None and message_id != generation.status_message_id:
             release["status_message_id"] = message_id
+
+    async def rerouted(self, generation: Generation) -> None:
+        """Tell the user another provider makes their video now (best effort, like progress: the video or
+        its refund notice follows in any case)."""
+        try:
+            await self._notifier.report_rerouted(generation)
+        except RecipientUnavailable:
+            await self._store.set_user_blocked(generation.user_id, True)
+        except DeliveryDeferred as deferred:
+            log.info("generation %s: reroute notice not sent (%s)", generation.id, deferred)
 
     def forget(self, generation_id: str) -> None:
         """The generation has ended: its next progress message, if any, is not throttled."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from services.catalog import AvailableModel, Catalog
+from services.catalog import AvailableModel, Catalog, Route
 from services.pricing import quote
 from services.providers.base import ProviderError, VideoProvider
 from services.providers.registry import Providers
@@ -34,6 +34,7 @@ from storage.records import (
     NotRefundable,
     Refunded,
     RefundOutcome,
+    TooManyActive,
 )
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,11 @@ class GenerationService:
                 created_at=now,
                 deadline_at=now + timedelta(minutes=timeout),
                 request_key=request_key,
+                max_active=self._settings.max_active_generations,
             )
         )
+        if isinstance(created, TooManyActive):
+            return LimitReached("active", created.limit)
         if isinstance(created, GenerationCreated) and created.new:
             placed = created.generation
             log.info(
@@ -173,20 +177,45 @@ class GenerationService:
         return created
 
     async def _limit(self, user_id: int) -> LimitReached | None:
-        """Soft per-user caps: two orders at the same instant may both pass (each is still paid for)."""
-        cap = self._settings.max_active_generations
-        if await self._store.count_active_generations(user_id) >= cap:
-            return LimitReached("active", cap)
+        """The submit rate, a soft cap: two orders at the same instant may both pass (each is still paid
+        for). The cap on generations in flight is exact: the store counts them with the insert."""
         rate = self._settings.max_submits_per_minute
         since = self._clock() - timedelta(minutes=1)
         if await self._store.count_generations_since(user_id, since) >= rate:
             return LimitReached("rate", rate)
         return None
 
-    async def mark_running(
-        self, generation_id: str, *, provider: str, provider_model_id: str, task_id: str
+    async def begin_submit(
+        self, generation_id: str, *, request_id: str, provider: str, provider_model_id: str
     ) -> Generation | None:
-        """The provider accepted the task; the hard timeout now counts from this route's provider."""
+        """Record the create about to be sent to this route, before it is sent; None when the generation
+        is no longer queued (cancelled) or another create is on record (it is never sent twice)."""
+        return await self._store.begin_submit(
+            generation_id,
+            request_id=request_id,
+            provider=provider,
+            provider_model_id=provider_model_id,
+            now=self._clock(),
+        )
+
+    async def end_submit(self, generation_id: str, *, request_id: str) -> None:
+        """The provider refused the create outright: another one (the next route, a later retry) may go."""
+        await self._store.end_submit(generation_id, request_id=request_id, now=self._clock())
+
+    async def mark_running(
+        self,
+        generation_id: str,
+        *,
+        provider: str,
+        provider_model_id: str,
+        task_id: str,
+        provider_result: str | None = None,
+    ) -> Generation | None:
+        """The provider accepted the task; the hard timeout now counts from this route's provider.
+
+        `provider_result` is the result of a task that was done on submit (a synchronous route): kept in
+        the same step, so a restart downloads it instead of asking the provider again.
+        """
         now = self._clock()
         timeout = self._settings.provider(provider).hard_timeout_minutes
         running = await self._store.transition_generation(
@@ -197,6 +226,7 @@ class GenerationService:
                 "route_provider": provider,
                 "route_model_id": provider_model_id,
                 "provider_task_id": task_id,
+                "provider_result": provider_result,
                 "progress": 0,
                 "deadline_at": now + timedelta(minutes=timeout),
                 "next_poll_at": now + timedelta(seconds=self._settings.poll_interval_seconds),
@@ -213,6 +243,27 @@ class GenerationService:
                 task_id,
             )
         return running
+
+    async def requeue(
+        self, generation: Generation, *, failed_route: str, reason: str | None
+    ) -> Generation | None:
+        """The provider failed the accepted task on its own side: back to `queued` for the model's next
+        route, once, under the same debit; None when it moved on meanwhile or went this way before."""
+        assert generation.route_provider is not None
+        now = self._clock()
+        timeout = self._settings.provider(generation.route_provider).hard_timeout_minutes
+        moved = await self._store.requeue_generation(
+            generation.id, failed_route=failed_route, deadline_at=now + timedelta(minutes=timeout), now=now
+        )
+        if moved is not None:
+            log.info(
+                "generation %s rerouted: user %s, route %s failed on its side (%s)",
+                generation.id,
+                moved.user_id,
+                failed_route,
+                _URL_QUERY.sub(r"\1?…", reason or "no reason")[:_DETAIL_LIMIT],
+            )
+        return moved
 
     async def mark_succeeded(
         self,
@@ -346,24 +397,28 @@ class GenerationService:
         _log_refund(outcome, "cancelled by the user")
         return outcome
 
+    def route(self, generation: Generation) -> Route | None:
+        """The catalog route this generation's task runs on (or its create went to), while still listed."""
+        model = self._catalog.get(generation.model)
+        if generation.route_provider is None or model is None:
+            return None
+        return next(
+            (
+                r
+                for r in model.routes
+                if r.provider == generation.route_provider
+                and r.provider_model_id(generation.mode) == generation.route_model_id
+            ),
+            None,
+        )
+
     def adapter(self, generation: Generation) -> VideoProvider:
         """The adapter running this generation's task: its route's (which may name another adapter of
         the same provider), or the provider's own when the route left the catalog meanwhile."""
         provider = generation.route_provider
         if provider is None:
             raise LookupError(f"generation {generation.id} has no route yet")
-        model = self._catalog.get(generation.model)
-        route = None
-        if model is not None:
-            route = next(
-                (
-                    r
-                    for r in model.routes
-                    if r.provider == provider
-                    and r.provider_model_id(generation.mode) == generation.route_model_id
-                ),
-                None,
-            )
+        route = self.route(generation)
         return self._providers.for_route(route) if route is not None else self._providers.for_key(provider)
 
     async def get_for_user(self, generation_id: str, user_id: int) -> Generation | None:

@@ -1,6 +1,7 @@
 """The HTTP layer every provider adapter shares: one aiohttp session per provider, timeouts, retries
 with exponential backoff and jitter, Retry-After, streamed downloads with a size cap, and redirects
-that keep the API key only on the API's own host.
+that keep the API key only on the API's own host. Reads are retried; a create (a paid task) is sent
+again only when it provably did not reach the provider or was refused.
 """
 
 from __future__ import annotations
@@ -26,12 +27,21 @@ from services.providers.base import (
     RateLimitedError,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
 )
 from storage.errors import MediaTooLargeError
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+#: The one server error that says the provider did not act on a request: 503, not taking requests at
+#: all (RFC 9110: "currently unable to handle the request"; Runware and Runway document it as load
+#: shedding, to retry). Every 4xx (429 included) is a refusal too. Any other 5xx may come after the task
+#: was made (a crash after the insert, a gateway timing out on a busy backend): a create stays uncertain.
+REFUSED_5XX = frozenset({503})
+#: Network errors that happen before a request leaves: DNS, a refused connection, a connect timeout, a
+#: failed TLS handshake (ClientConnectorError covers the first, second and last).
+NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 MAX_REDIRECTS = 5
 
 
@@ -186,19 +196,24 @@ class ProviderHttp:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         classify: Callable[[HttpResponse], ProviderError] | None = None,
-        retry: bool = True,
+        idempotent: bool | None = None,
     ) -> HttpResponse:
-        """Send one API call; retry network errors, 5xx and 429 with backoff; raise a typed error.
+        """Send one API call with backoff retries; raise a typed error.
 
-        `data` may be a callable returning fresh aiohttp FormData, since a form body can be sent once.
+        A read (`idempotent`; by default every method but POST) is retried after network errors, 5xx
+        and 429. A create (a POST, unless the caller says sending it twice is harmless) starts a paid
+        task, so it is sent again only when it provably did not reach the provider (a connect error) or
+        was refused (a 4xx, or REFUSED_5XX); after any other failure of a sent create it raises
+        UncertainSubmitError. `data` may be a callable returning fresh aiohttp FormData, since a form
+        body can be sent once.
         """
         url = self.url(path)
         auth = self._is_api_host(url)
         all_headers = {**(self._auth_headers if auth else {}), **(headers or {})}
         all_params = {**(self._auth_params if auth else {}), **(params or {})}
-        attempts = self._retries + 1 if retry else 1
+        creates = method.upper() == "POST" if idempotent is None else not idempotent
         last: ProviderError | None = None
-        for attempt in range(attempts):
+        for attempt in range(self._retries + 1):
             body = data() if callable(data) else data
             try:
                 async with self.session.request(
@@ -206,19 +221,27 @@ class ProviderHttp:
                 ) as raw:
                     response = HttpResponse(raw.status, raw.headers.copy(), await raw.read())
             except (aiohttp.ClientError, TimeoutError) as error:
-                last = UnavailableError(f"network error: {type(error).__name__}", provider=self.provider)
-                log.info("%s %s: %s (attempt %d)", self.provider, method, type(error).__name__, attempt + 1)
+                reason = type(error).__name__
+                log.info("%s %s: %s (attempt %d)", self.provider, method, reason, attempt + 1)
+                if creates and not isinstance(error, NOT_SENT_ERRORS):
+                    raise UncertainSubmitError(
+                        f"no answer after the request was sent: {reason}", provider=self.provider
+                    ) from None
+                last = UnavailableError(f"network error: {reason}", provider=self.provider)
             else:
                 if response.status < 400:
                     return response
                 error = self._redacted((classify or (lambda r: default_error(self.provider, r)))(response))
-                retryable = response.status in RETRY_STATUSES or isinstance(error, RateLimitedError)
-                if not retryable:
+                if creates and response.status >= 500 and response.status not in REFUSED_5XX:
+                    raise UncertainSubmitError(
+                        error.message, provider=self.provider, code=error.code, http_status=response.status
+                    )
+                if response.status not in RETRY_STATUSES and not isinstance(error, RateLimitedError):
                     raise error
                 last = error
                 if error.retry_after is not None and error.retry_after > self._max_retry_after:
                     raise error  # the poller reschedules instead of holding a worker this long
-            if attempt + 1 < attempts:
+            if attempt < self._retries:
                 hint = last.retry_after if last is not None else None
                 await self._sleep(hint if hint is not None else self.backoff(attempt))
         assert last is not None

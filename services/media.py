@@ -24,9 +24,14 @@ from services.validation import Problem
 #: Pillow format name → MIME type of the formats providers accept.
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
-#: Largest decoded size accepted: 40 MP covers 48 MP-class phone photos binned to 12 MP and full-size
-#: 8K frames, while bounding the memory one decode can take (about 160 MB as RGBA).
+#: Largest image accepted, in pixels: 40 MP covers 48 MP-class phone photos binned to 12 MP and full-size
+#: 8K frames (a JPEG that large is decoded reduced, see MAX_DECODED_BYTES).
 MAX_PIXELS = 40_000_000
+#: The memory one decode may fill, whatever the pixel count: a 12 MP photo as RGB (Pillow keeps 4 bytes a
+#: pixel). A 6320×6320 RGBA PNG of 300 KB would take 160 MB, and re-encoding it three times that. A larger
+#: JPEG is decoded at 1/2, 1/4 or 1/8 of its size (libjpeg scales while it decodes); a larger PNG or WEBP
+#: cannot be, and is refused before a byte of it is decoded.
+MAX_DECODED_BYTES = 50_000_000
 #: Smaller images make no usable video frame (and some APIs reject under 300 px anyway).
 MIN_SIDE = 64
 
@@ -95,11 +100,17 @@ def _megabytes(size: int) -> str:
 
 
 def inspect_image(
-    data: bytes, *, max_bytes: int, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+    max_decoded_bytes: int = MAX_DECODED_BYTES,
 ) -> InputImage:
     """Accept a JPEG, PNG or WEBP within the limits, upright and without metadata; else ImageRejected.
 
-    Animated images keep their first frame. The format stays as sent (adapters convert when needed).
+    Animated images keep their first frame. The format stays as sent (adapters convert when needed); a
+    JPEG over `max_decoded_bytes` comes back smaller.
     """
     if len(data) > max_bytes:
         raise ImageRejected("error-image-too-large", {"max_mb": _megabytes(max_bytes)})
@@ -120,15 +131,46 @@ def inspect_image(
     if image.width * image.height > max_pixels:
         raise ImageRejected("error-image-too-many-pixels", {"max_megapixels": max_pixels // 1_000_000})
     try:
+        if fmt == "JPEG":
+            _reduce_while_decoding(image, max_decoded_bytes)
+        if _decoded_bytes(image.mode, image.size) > max_decoded_bytes:
+            within = min(max_pixels, max_decoded_bytes // _decoded_bytes(image.mode, (1, 1)))
+            raise ImageRejected("error-image-too-many-pixels", {"max_megapixels": within // 1_000_000})
         image.load()
-        upright = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: an upright image is not copied
+    except ImageRejected:
+        raise
     except Exception:  # any decoder failure on untrusted bytes (OSError, SyntaxError, struct.error ...)
         raise ImageRejected("error-image-corrupt") from None
-    if min(upright.size) < min_side:
+    if min(image.size) < min_side:
         raise ImageRejected(
-            "error-image-too-small", {"width": upright.width, "height": upright.height, "min": min_side}
+            "error-image-too-small", {"width": image.width, "height": image.height, "min": min_side}
         )
-    return _encode(upright, fmt, quality=REENCODE_QUALITY)
+    return _encode(image, fmt, quality=REENCODE_QUALITY)
+
+
+def _decoded_bytes(mode: str, size: tuple[int, int]) -> int:
+    """What Pillow allocates for an image of `mode` and `size`: a byte a pixel for bilevel, greyscale and
+    palette images, two for 16-bit greyscale, four for the rest (RGB is stored padded to four)."""
+    if mode in ("1", "L", "P"):
+        per_pixel = 1
+    elif mode.startswith("I;16"):
+        per_pixel = 2
+    else:
+        per_pixel = 4
+    return size[0] * size[1] * per_pixel
+
+
+def _reduce_while_decoding(image: Image.Image, max_decoded_bytes: int) -> None:
+    """Ask libjpeg for the smallest reduction (1/2, 1/4, 1/8) that fits the budget; it decodes straight
+    to that size, so the full-size image never exists in memory."""
+    width, height = image.size
+    for scale in (1, 2, 4, 8):
+        size = (-(-width // scale), -(-height // scale))
+        if _decoded_bytes(image.mode, size) <= max_decoded_bytes:
+            break
+    if scale > 1:
+        image.draft(image.mode, size)
 
 
 def fit_image(

@@ -20,6 +20,12 @@ class Failure(Exception):
         self.detail = detail
 
 
+class ProviderFault(Failure):
+    """The provider accepted the task, then failed on its own side (a server error, its own timeout, the
+    task gone): the next route of the model may make the video under the same debit, once; otherwise it
+    ends like any Failure."""
+
+
 class RetryLater(Exception):
     """Nothing is decided yet: poll or submit again after a backoff (or the provider's own hint)."""
 

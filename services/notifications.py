@@ -29,11 +29,16 @@ class RecipientUnavailable(Exception):
 
 
 class DeliveryDeferred(Exception):
-    """The chat could not be reached now (flood control, Telegram down): try again later."""
+    """The chat could not be reached now (flood control, Telegram down): try again later.
 
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    `uncertain` means Telegram may have carried the message out although it answered with an error
+    (a 5xx, a lost answer): an upload then may be in the chat already.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, uncertain: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.uncertain = uncertain
 
 
 class Notifier(ABC):
@@ -49,6 +54,10 @@ class Notifier(ABC):
 
         Returns the Telegram file_id of an uploaded video (None for a link).
         """
+
+    @abstractmethod
+    async def report_rerouted(self, generation: Generation) -> None:
+        """Tell the user their provider failed on its side and another one makes the video, at no cost."""
 
     @abstractmethod
     async def report_failure(self, generation: Generation, *, refunded: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from services.delivery import Delivery
 from services.generations import GenerationService, Succeeded
-from services.next_step import TRANSIENT, Failure, PollAgain, RetryLater, Step
+from services.next_step import TRANSIENT, Failure, PollAgain, ProviderFault, RetryLater, Step
 from services.providers.base import ProviderError, TaskState, TaskStatus, VideoProvider
 from services.settings import Settings
 from storage.errors import MediaTooLargeError
@@ -45,7 +45,8 @@ class Outcomes:
             if status.content_policy:
                 raise Failure("content_policy", status.error_message)
             code = "no_video" if status.error_code == "no_video" else "provider_failed"
-            raise Failure(code, _detail(status.error_code, status.error_message))
+            ending = ProviderFault if status.provider_fault else Failure
+            raise ending(code, _detail(status.error_code, status.error_message))
         if status.progress is not None and status.progress != generation.progress:
             release["progress"] = max(0, min(100, status.progress))
         await self._delivery.progress(generation, status.progress, adapter.can_cancel, release)
@@ -77,8 +78,9 @@ class Outcomes:
         self._delivery.forget(generation.id)
         return await self._delivery.video(outcome.generation)
 
-    async def finish_late(self, generation: Generation, status: TaskStatus | None) -> Step:
-        """A produced video waiting for delivery, or a callback about a task that ended with a refund."""
+    async def finish_late(self, generation: Generation) -> Step:
+        """A produced video waiting for delivery, or a callback about a task that ended with a refund:
+        the provider's own status says whether a video exists after all."""
         if generation.result_path is not None:
             pending = generation.next_poll_at is not None and generation.delivered_at is None
             return await self._delivery.video(generation) if pending else None
@@ -86,14 +88,18 @@ class Outcomes:
             return None
         adapter = self._generations.adapter(generation)
         try:
-            if status is None:  # the callback only named the task
-                status = await adapter.status(generation.provider_task_id)
+            status = await adapter.status(generation.provider_task_id)
             if status.state is not TaskState.SUCCEEDED:
                 return None
             return await self.complete(generation, adapter, status)
         except (Failure, RetryLater, ProviderError) as reason:
             log.info("late result of %s not kept: %s", generation.id, reason)
             return None
+
+    async def rerouted(self, generation: Generation) -> None:
+        """The generation went to another route after a provider fault: the user hears of it."""
+        self._delivery.forget(generation.id)
+        await self._delivery.rerouted(generation)
 
     async def fail(self, generation: Generation, failure: Failure) -> None:
         """Refund once and tell the user why; a duplicate finds the refund done and stays silent."""

@@ -20,12 +20,22 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from services.generations import GenerationService, Invalid, LimitReached
+from services.notices import Notices
 from services.pricing import stars_for
 from services.settings import Settings, StarsPack
 from services.video_request import VideoRequest
 from services.wallet import Wallet
 from storage.interfaces import AccountStore
-from storage.records import AlreadyApplied, Applied, Generation, GenerationCreated, InsufficientFunds, Payment
+from storage.records import (
+    AlreadyApplied,
+    Applied,
+    Generation,
+    GenerationCreated,
+    InsufficientFunds,
+    NoticeKind,
+    Payment,
+    notice_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +80,14 @@ def parse_payload(payload: str) -> StarsPack | GenerationInvoice | None:
     return GenerationInvoice(int(credits), int(stars), order_id)
 
 
+#: Digits a payload's number may have: prices and packs are far below a billion, and `int` refuses
+#: (ValueError) strings of over 4,300 digits, which a forged update may carry.
+_MAX_DIGITS = 9
+
+
 def _number(text: str) -> int | None:
     """ASCII digits only: `str.isdigit` also accepts "²", which `int` refuses."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS else None
 
 
 # ------------------------------------------------------------------ ports and inputs
@@ -113,6 +128,7 @@ class StarsPayment:
     stars: int
     payload: str
     provider_charge_id: str | None = None
+    currency: str = CURRENCY
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +168,8 @@ class CheckoutRefused:
 
 @dataclass(frozen=True, slots=True)
 class UnknownPayload:
-    """A payment whose payload we did not build: nothing credited, support needs the charge id."""
+    """A payment whose payload we did not build, or whose amount is not what that offer costs (a pack
+    no longer sold, a forged update): nothing credited, support needs the charge id."""
 
     charge_id: str
 
@@ -216,9 +233,15 @@ AdminRefundOutcome = PayerUnknown | RefundRejected | RefundedUntracked | RefundR
 
 class Payments:
     def __init__(
-        self, store: AccountStore, wallet: Wallet, generations: GenerationService, settings: Settings
+        self,
+        store: AccountStore,
+        wallet: Wallet,
+        generations: GenerationService,
+        settings: Settings,
+        notices: Notices,
     ) -> None:
         self._store = store
+        self._notices = notices
         self._wallet = wallet
         self._generations = generations
         self._settings = settings
@@ -252,18 +275,59 @@ class Payments:
     # -------------------------------------------------------------- after the charge
 
     async def receive(self, paid: StarsPayment, *, chat_id: int, orders: OrderBook) -> PaymentOutcome:
-        """Credit the payment once per charge id; for a generation invoice, then order what it paid for."""
+        """Credit the payment once per charge id; for a generation invoice, then order what it paid for.
+
+        Only what the configured pack, or the generation's price, gives for the Stars actually paid is
+        credited: a payload is not a price list (a forged `pack:1000000:1` paid with 1 Star is refused).
+        """
         invoice = parse_payload(paid.payload)
-        if isinstance(invoice, GenerationInvoice):
-            return await self._pay_generation(paid, invoice, chat_id=chat_id, orders=orders)
         if invoice is None:
             log.error("payment %s with unknown payload %r", paid.charge_id, paid.payload)
             return UnknownPayload(paid.charge_id)
+        recorded = await self._store.get_payment(paid.charge_id) is not None  # then it matched once
+        mismatch = None if recorded else await self.mismatch(paid, orders)
+        if mismatch is not None:
+            log.error(
+                "payment %s refused, nothing credited: %s (user %s, %d %s, payload %r)",
+                paid.charge_id,
+                mismatch,
+                paid.user_id,
+                paid.stars,
+                paid.currency,
+                paid.payload,
+            )
+            return UnknownPayload(paid.charge_id)
+        if isinstance(invoice, GenerationInvoice):
+            return await self._pay_generation(paid, invoice, chat_id=chat_id, orders=orders)
         outcome = await self._purchase(paid, invoice.credits)
         if isinstance(outcome, AlreadyApplied):
             log.info("payment %s delivered again; already credited", paid.charge_id)
             return Redelivered()
         return PackCredited(invoice.credits, outcome.balance)
+
+    async def payment(self, charge_id: str) -> Payment | None:
+        """Our record of a Stars charge, if it was booked."""
+        return await self._store.get_payment(charge_id)
+
+    async def mismatch(self, paid: StarsPayment, orders: OrderBook | None = None) -> str | None:
+        """Why the Stars paid do not buy what the payload names, or None when they do. Without the
+        order book (or once the order is gone) a generation's price is checked against the rate."""
+        invoice = parse_payload(paid.payload)
+        if invoice is None:
+            return "not a payload of ours"
+        if paid.currency != CURRENCY:
+            return f"currency {paid.currency!r}"
+        if paid.stars != invoice.stars:
+            return f"{paid.stars} Stars paid for an invoice of {invoice.stars}"
+        if isinstance(invoice, StarsPack):
+            return None if invoice in self._settings.stars_packs else "no such pack on sale"
+        order = None if orders is None else await orders.get(invoice.order_id)
+        if order is not None:
+            same = (order.credits, order.stars) == (invoice.credits, invoice.stars)
+            return None if same else "the order was for another price"
+        if invoice.stars != stars_for(invoice.credits, self._settings.stars_per_credit):
+            return f"{invoice.credits} credits do not cost {invoice.stars} Stars"
+        return None
 
     async def _purchase(self, paid: StarsPayment, credits: int) -> Applied | AlreadyApplied:
         outcome = await self._wallet.purchase(
@@ -351,5 +415,9 @@ class Payments:
             outcome.balance,
         )
         user = await self._store.get_user(payment.user_id)
-        await telegram.tell_refunded(recorded, user.language if user is not None else None)
+        language = user.language if user is not None else None
+        await self._notices.send_now(
+            notice_key(NoticeKind.PAYMENT_REFUND, charge_id),
+            lambda: telegram.tell_refunded(recorded, language),
+        )
         return recorded

@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.generations import Clock, GenerationService, utcnow
-from services.next_step import Backoff, Failure, PollAgain, RetryLater, Step
+from services.next_step import Backoff, Failure, PollAgain, ProviderFault, RetryLater, Step
 from services.outcomes import Outcomes
-from services.providers.base import ProviderError, TaskState, TaskStatus
+from services.providers.base import ErrorKind, ProviderError, ResultRef, TaskState, TaskStatus
 from services.settings import Settings
 from services.submission import Submission, stop_task
 from storage.interfaces import GenerationStore
@@ -42,6 +42,11 @@ _BACKOFF_MAX_SECONDS = 300.0
 MIN_GAP_SECONDS = 1.0
 #: How long `stop()` lets in-flight work finish before cancelling it and releasing the leases.
 STOP_GRACE_SECONDS = 10.0
+
+
+def lease_owner() -> str:
+    """A lease owner unique per process, readable in the database when debugging a stuck row."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +74,7 @@ class Poller:
         self._settings = settings
         self._clock = clock
         #: Lease owner: unique per process, readable in the database when debugging a stuck row.
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or lease_owner()
         self._slots = asyncio.Semaphore(settings.poll_concurrency)
         self._provider_slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.provider_concurrency)
@@ -151,14 +156,16 @@ class Poller:
 
     # provider callbacks
 
-    def accept_callback(self, provider: str, task_id: str, status: TaskStatus | None) -> None:
+    def accept_callback(self, provider: str, task_id: str) -> None:
         """Work a provider callback in the background, so the web handler can answer 200 at once."""
         if not self._stopping:
-            self._spawn(self.on_callback(provider, task_id, status))
+            self._spawn(self.on_callback(provider, task_id))
 
-    async def on_callback(self, provider: str, task_id: str, status: TaskStatus | None) -> None:
-        """Apply a callback like a poll result. A duplicate finds the outcome applied and does nothing;
-        one that races a poll finds the row leased and leaves it to that poll, which sees the same state."""
+    async def on_callback(self, provider: str, task_id: str) -> None:
+        """A callback is a hint, never a verdict: it says which task to look at now, and the outcome
+        comes from the provider's own answer to a status read (KIE signs only taskId + timestamp, so a
+        captured signature could carry another body). A duplicate finds the outcome applied; one that
+        races a poll finds the row leased and leaves it to that poll."""
         found = await self._store.find_generation_by_task(provider, task_id)
         if found is None:
             log.info("%s callback for unknown task %s ignored", provider, task_id)
@@ -172,7 +179,7 @@ class Poller:
         if generation is None:
             log.info("%s callback for %s: a poll is working on it", provider, found.id)
             return
-        await self._work(generation, status)
+        await self._work(generation)
 
     # one generation
 
@@ -182,13 +189,13 @@ class Poller:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _work(self, generation: Generation, status: TaskStatus | None = None) -> None:
+    async def _work(self, generation: Generation) -> None:
         """Advance one leased generation, then release the lease with the time of its next poll."""
         next_poll: datetime | None = None
         self._working.add(generation.id)
         try:
             async with self._slots, self._provider_slots[generation.route_provider or "-"]:
-                next_poll = await self._advance(generation, status)
+                next_poll = await self._advance(generation)
         except asyncio.CancelledError:
             next_poll = self._clock()  # stopped half-way: the next owner starts over at once
             raise
@@ -204,20 +211,28 @@ class Poller:
                 )
             )
 
-    async def _advance(self, generation: Generation, status: TaskStatus | None) -> datetime | None:
+    async def _advance(self, generation: Generation) -> datetime | None:
         if generation.status in REFUNDED_STATUSES or generation.status is GenerationStatus.SUCCEEDED:
-            return self._when(generation, await self._outcomes.finish_late(generation, status))
+            return self._when(generation, await self._outcomes.finish_late(generation))
         if generation.status is GenerationStatus.DELIVERED:
             return None
         try:
             if generation.status is GenerationStatus.QUEUED:
-                if self._clock() >= generation.deadline_at:
+                # A create on record may have made a task: the submission looks it up, even when late.
+                if generation.submit_request_id is None and self._clock() >= generation.deadline_at:
                     raise Failure("timeout")
                 if self._stopping:
                     return self._clock()
                 step = await self._submit(generation)
             else:
-                step = await self._follow(generation, status)
+                step = await self._follow(generation)
+        except ProviderFault as fault:
+            moved = await self._submission.requeue(generation, fault)
+            if moved is None:
+                await self._outcomes.fail(generation, fault)
+                return None
+            await self._outcomes.rerouted(moved)
+            return self._clock()
         except Failure as failure:
             await self._outcomes.fail(generation, failure)
             return None
@@ -233,17 +248,25 @@ class Poller:
         release = self._with_release[generation.id]
         return await self._outcomes.apply(accepted.generation, accepted.adapter, accepted.status, release)
 
-    async def _follow(self, generation: Generation, status: TaskStatus | None) -> Step:
-        """A running task: poll it (unless a callback brought the status), and act on what it says."""
+    async def _follow(self, generation: Generation) -> Step:
+        """A running task: poll it, and act on what it says."""
         adapter = self._generations.adapter(generation)
         assert generation.provider_task_id is not None
         overdue = self._clock() >= generation.deadline_at
-        if status is None:
+        if generation.provider_result is not None:
+            # Done on submit (a synchronous route): the recorded result is the outcome, nothing to ask.
+            status = TaskStatus(
+                TaskState.SUCCEEDED, progress=100, result=ResultRef(generation.provider_result)
+            )
+        else:
             try:
                 status = await adapter.status(generation.provider_task_id)
             except ProviderError as error:
                 if overdue:
                     raise Failure("timeout", error.message) from None
+                if error.kind is ErrorKind.NOT_FOUND and generation.attempts:
+                    # Not found, right after a poll that failed too: the provider lost the task it accepted.
+                    raise ProviderFault("provider_failed", f"the task is gone: {error.message}") from None
                 raise RetryLater(f"status poll failed: {error}", retry_after=error.retry_after) from None
         if overdue and status.state in (TaskState.QUEUED, TaskState.RUNNING):
             await stop_task(adapter, generation.provider_task_id)

@@ -1,5 +1,5 @@
-"""APScheduler 3 jobs: the poller's tick and hard-timeout sweep, media retention, and
-the heartbeat that `python -m bot health` checks.
+"""APScheduler 3 jobs: the poller's tick and hard-timeout sweep, the outbox's left-over notices, media
+retention, and the heartbeat that `python -m bot health` checks.
 
 `coalesce` + `max_instances=1` mean a slow tick is never overlapped by the next one; missed runs collapse
 into one. The scheduler must be started inside the running event loop.
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from services import heartbeat
+from services.notices import Notices
 from services.poller import Poller
 from services.retention import MediaRetention
 from services.settings import Settings
@@ -51,7 +52,9 @@ def quiet_scheduler_logs() -> None:
         logging.getLogger(name).addFilter(_DEMOTE)
 
 
-def build_scheduler(poller: Poller, retention: MediaRetention, settings: Settings) -> AsyncIOScheduler:
+def build_scheduler(
+    poller: Poller, retention: MediaRetention, notices: Notices, settings: Settings
+) -> AsyncIOScheduler:
     quiet_scheduler_logs()
     scheduler = AsyncIOScheduler(
         timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -60,6 +63,8 @@ def build_scheduler(poller: Poller, retention: MediaRetention, settings: Setting
     interval = settings.poll_interval_seconds
     scheduler.add_job(poller.tick, "interval", seconds=interval, id="poll", next_run_time=now)
     scheduler.add_job(poller.sweep, "interval", seconds=interval, id="hard-timeouts", next_run_time=now)
+    # notices a kill or an outage left untold (services/notices.py); fresh ones are their step's
+    scheduler.add_job(notices.drain, "interval", seconds=interval, id="notices", next_run_time=now)
     scheduler.add_job(
         heartbeat.beat,
         "interval",

@@ -13,12 +13,16 @@ from services.video_request import ImageRef
 from storage.interfaces import MediaStore
 
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+#: Images checked at once: each decode may fill services.media.MAX_DECODED_BYTES and a few copies, so
+#: many users sending big pictures together wait their turn instead of adding up in memory.
+DECODES_AT_ONCE = 2
 
 
 class Uploads:
     def __init__(self, media: MediaStore, settings: Settings) -> None:
         self._media = media
         self._settings = settings
+        self._decodes = asyncio.Semaphore(DECODES_AT_ONCE)
 
     def check_size(self, size: int | None) -> None:
         """Refuse a file by the size Telegram states, before it is downloaded (ImageRejected)."""
@@ -28,7 +32,8 @@ class Uploads:
     async def keep_image(self, user_id: int, data: bytes) -> ImageRef:
         """Check and store one image; ImageRejected (a translated reason) if it is unusable."""
         limit = self._settings.max_image_bytes
-        image = await asyncio.to_thread(inspect_image, data, max_bytes=limit)
+        async with self._decodes:
+            image = await asyncio.to_thread(inspect_image, data, max_bytes=limit)
         if (
             len(image.data) > limit
         ):  # re-encoding can grow a file; the poller reads it back under the same limit

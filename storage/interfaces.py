@@ -1,9 +1,11 @@
 """The ports a backend implements, by role, and `MediaStore`.
 
 `UserStore` (users), `LedgerStore` (wallet, ledger and Stars payments), `GenerationStore` (generations
-and the poller's work queue) and `ReportStore` (figures for the admin) let each service name only what it
-uses (`AccountStore` is users and ledger together, as Python has no intersection types); `Store` is all
-of them plus `close()`, what both backends implement and the composition root holds.
+and the poller's work queue), `ReportStore` (figures for the admin), `OutboxStore` (notices owed after
+money changes, video uploads begun) and `InboxStore` (payment updates kept until handled) let each
+service name only what it uses (`AccountStore` is users and ledger together, as Python has no
+intersection types); `Store` is all of them plus `close()`, what both backends implement and the
+composition root holds.
 
 Each money or lifecycle method is one atomic operation in the backend, so a crash or a second replica
 can never leave a debit without its generation, a refund without its status, or a payment counted twice.
@@ -25,8 +27,11 @@ from storage.records import (
     NewGeneration,
     NewLedgerEntry,
     NewPayment,
+    Notice,
+    NoticeOutcome,
     Payment,
     PaymentRefunded,
+    ReceivedUpdate,
     RefundOutcome,
     Stats,
     User,
@@ -160,6 +165,25 @@ class GenerationStore(ABC):
         """Set fields without a status change, only while the status is in `only_if`."""
 
     @abstractmethod
+    async def begin_submit(
+        self, generation_id: str, *, request_id: str, provider: str, provider_model_id: str, now: datetime
+    ) -> Generation | None:
+        """Record a create about to be sent (its client request id, when, and the route) on a queued
+        generation without one, in one guarded step; None when it is not queued or already has one."""
+
+    @abstractmethod
+    async def end_submit(self, generation_id: str, *, request_id: str, now: datetime) -> Generation | None:
+        """Forget create `request_id` of a queued generation: the provider refused it, so another may
+        be sent. None when the generation moved on or records another create."""
+
+    @abstractmethod
+    async def requeue_generation(
+        self, generation_id: str, *, failed_route: str, deadline_at: datetime, now: datetime
+    ) -> Generation | None:
+        """Send a running generation back to `queued` for another route, recording `failed_route` and
+        forgetting its task and create: only if it never went this way before; None otherwise."""
+
+    @abstractmethod
     async def end_with_refund(
         self,
         generation_id: str,
@@ -253,10 +277,87 @@ class ReportStore(ABC):
 
     @abstractmethod
     async def stats(self, *, since: datetime) -> Stats:
-        """Generations (by model, provider and status), payments and new users since `since`."""
+        """Generations (by model, provider and status), payments, new users and uncertain submits (refunded
+        with `error_code` "uncertain_submit") since `since`."""
 
 
-class Store(AccountStore, GenerationStore, ReportStore):
+class StateStore(ABC):
+    """The bot's conversation state (aiogram FSM: a wizard in progress, Stars orders waiting for their
+    payment) by an opaque key, kept in the backend so that a restart or another replica finds it.
+
+    A key with no state and no data is not kept at all.
+    """
+
+    @abstractmethod
+    async def get_fsm(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        """The state and the data stored under `key`; (None, {}) when there is none."""
+
+    @abstractmethod
+    async def set_fsm(self, key: str, state: str | None, data: Mapping[str, Any]) -> None:
+        """Replace the state and the data (JSON values) under `key`; None and {} remove the key."""
+
+
+class OutboxStore(ABC):
+    """Notices owed to users after money changes, and uploads of videos begun.
+
+    The backend writes a notice in the same transaction as the change it follows (a Stars payment's
+    credit, the debit of an order, a generation's refund, a Stars payment's refund; keys in `notice_key`),
+    whichever operation made it.
+    Senders lease a notice, send it, and mark it done, so it goes out at least once and, unless a kill
+    lands between the send and the mark, once.
+    """
+
+    @abstractmethod
+    async def claim_notice(
+        self, key: str, *, now: datetime, owner: str, lease_seconds: float
+    ) -> Notice | None:
+        """Lease one pending notice; None when it is done, leased by someone else, not due or absent."""
+
+    @abstractmethod
+    async def claim_due_notices(
+        self, *, now: datetime, created_before: datetime, owner: str, lease_seconds: float, limit: int
+    ) -> list[Notice]:
+        """Lease up to `limit` pending notices written at or before `created_before`, oldest first."""
+
+    @abstractmethod
+    async def finish_notice(
+        self,
+        key: str,
+        *,
+        owner: str,
+        now: datetime,
+        outcome: NoticeOutcome | None,
+        retry_at: datetime | None = None,
+    ) -> bool:
+        """Mark our leased notice done with `outcome`; with None it was not sent: the attempt is counted
+        and it may be leased again from `retry_at`. False when the lease was not ours."""
+
+    @abstractmethod
+    async def begin_upload(self, generation_id: str, *, now: datetime) -> int:
+        """Count one more upload of the generation's video before it leaves; the count including it."""
+
+    @abstractmethod
+    async def upload_refused(self, generation_id: str, *, now: datetime) -> None:
+        """Telegram refused the upload for certain (it never reached the chat): it does not count."""
+
+
+class InboxStore(ABC):
+    """Payment updates kept from before Telegram is told they arrived until their handler finished."""
+
+    @abstractmethod
+    async def keep_update(self, update_id: int, body: Mapping[str, Any], *, now: datetime) -> None:
+        """Store the update as received; a repeat changes nothing."""
+
+    @abstractmethod
+    async def finish_update(self, update_id: int, *, now: datetime) -> None:
+        """Its handler finished: it is not replayed."""
+
+    @abstractmethod
+    async def pending_updates(self, *, limit: int) -> list[ReceivedUpdate]:
+        """Kept updates whose handler never finished (a kill, a failure), oldest first."""
+
+
+class Store(AccountStore, GenerationStore, ReportStore, StateStore, OutboxStore, InboxStore):
     """Every port of one backend (SQLite or Supabase), and the connection behind them."""
 
     @abstractmethod

@@ -107,7 +107,8 @@ class LocalMediaStore(MediaStore):
         """True when the signature is ours and the link has not expired."""
         if expires < (now if now is not None else time.time()):
             return False
-        return hmac.compare_digest(signature, self._sign(path, expires))
+        # bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, not a refusal)
+        return hmac.compare_digest(signature.encode(), self._sign(path, expires).encode())
 
     def _sign(self, path: str, expires: int) -> str:
         digest = hmac.new(self._secret, f"{path}\n{expires}".encode(), hashlib.sha256).digest()

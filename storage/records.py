@@ -137,6 +137,13 @@ class Generation:
     media_expired_at: datetime | None = None
     #: When the owner deleted it from /library (the row stays for the books; the video is removed).
     hidden_at: datetime | None = None
+    #: Our client request id of the create being sent, recorded before it leaves: a queued generation
+    #: that has one may have a paid task upstream, so it is looked up, never sent again.
+    submit_request_id: str | None = None
+    submit_started_at: datetime | None = None
+    #: The route ("provider:model id") that accepted the task and then failed on its provider's side;
+    #: set when the generation moved to the next route (once).
+    failover_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +159,9 @@ class NewGeneration:
     created_at: datetime
     deadline_at: datetime
     request_key: str | None = None
+    #: Refuse (TooManyActive) when the user already has this many generations queued or running,
+    #: counted in the transaction that inserts the row; None: no cap.
+    max_active: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +201,14 @@ class GenerationCreated:
     new: bool = True
 
 
-CreateOutcome = GenerationCreated | InsufficientFunds
+@dataclass(frozen=True, slots=True)
+class TooManyActive:
+    """The user already has `limit` generations queued or running: nothing was charged or inserted."""
+
+    limit: int
+
+
+CreateOutcome = GenerationCreated | InsufficientFunds | TooManyActive
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,3 +274,50 @@ class Stats:
     #: Trial credits (WELCOME_CREDITS) granted in the period, and to how many users.
     welcome_credits: int = 0
     welcome_users: int = 0
+    #: Generations refunded because what their create did upstream could not be known (a task may exist).
+    uncertain_submits: int = 0
+
+
+class NoticeKind(StrEnum):
+    """What a notice owed to a user follows: a Stars payment credited, an order's debit, a generation's
+    refund, a Stars payment refunded."""
+
+    PURCHASE = "purchase"
+    ORDER = "order"
+    REFUND = "refund"
+    PAYMENT_REFUND = "payment_refund"
+
+
+class NoticeOutcome(StrEnum):
+    SENT = "sent"
+    #: The user blocked the bot or the chat is gone: nobody to tell.
+    UNREACHABLE = "unreachable"
+    GAVE_UP = "gave_up"
+
+
+def notice_key(kind: NoticeKind, subject: str) -> str:
+    """The outbox key: one notice per kind and generation (or charge id)."""
+    return f"{kind.value}:{subject}"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notice owed to a user, written by the backend in the transaction of the money change it follows
+    (the outbox); sent at least once and marked done once."""
+
+    key: str
+    kind: NoticeKind
+    user_id: int
+    chat_id: int
+    generation_id: str | None
+    charge_id: str | None
+    created_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedUpdate:
+    """A payment update kept as Telegram sent it, until its handler has finished."""
+
+    update_id: int
+    body: dict[str, Any]

@@ -19,8 +19,11 @@ from storage.records import (
     GenerationStatus,
     LedgerEntry,
     LedgerKind,
+    Notice,
+    NoticeKind,
     Payment,
     PaymentStats,
+    ReceivedUpdate,
     Stats,
     User,
 )
@@ -135,13 +138,38 @@ class RowMapper:
             status_message_id=row["status_message_id"],
             media_expired_at=parse_optional_ts(row["media_expired_at"]),
             hidden_at=parse_optional_ts(row["hidden_at"]),
+            submit_request_id=row["submit_request_id"],
+            submit_started_at=parse_optional_ts(row["submit_started_at"]),
+            failover_from=row["failover_from"],
         )
 
     def maybe_generation(self, row: Row | None) -> Generation | None:
         return None if row is None else self.generation(row)
 
+    def notice(self, row: Row) -> Notice:
+        return Notice(
+            key=row["key"],
+            kind=NoticeKind(row["kind"]),
+            user_id=int(row["user_id"]),
+            chat_id=int(row["chat_id"]),
+            generation_id=row["generation_id"],
+            charge_id=row["charge_id"],
+            created_at=parse_ts(row["created_at"]),
+            attempts=int(row["attempts"]),
+        )
+
+    def received_update(self, row: Row) -> ReceivedUpdate:
+        return ReceivedUpdate(update_id=int(row["update_id"]), body=self.load_json(row["body"]))
+
     def stats(
-        self, since: datetime, *, generations: Iterable[Row], payments: Row, new_users: int, welcome: Row
+        self,
+        since: datetime,
+        *,
+        generations: Iterable[Row],
+        payments: Row,
+        new_users: int,
+        welcome: Row,
+        uncertain_submits: int,
     ) -> Stats:
         """/stats from its grouped rows: generations (model, provider, status, count, credits, seconds),
         payments (payments, stars, credits, refunded, refunded_stars) and welcome credits (users, credits)."""
@@ -168,6 +196,7 @@ class RowMapper:
             new_users=new_users,
             welcome_credits=int(welcome["credits"]),
             welcome_users=int(welcome["users"]),
+            uncertain_submits=uncertain_submits,
         )
 
     def fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:

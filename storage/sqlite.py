@@ -40,12 +40,16 @@ from storage.records import (
     NewGeneration,
     NewLedgerEntry,
     NewPayment,
+    Notice,
+    NoticeOutcome,
     NotRefundable,
     Payment,
     PaymentRefunded,
+    ReceivedUpdate,
     Refunded,
     RefundOutcome,
     Stats,
+    TooManyActive,
     User,
 )
 from storage.rows import RowMapper, ts
@@ -153,6 +157,12 @@ class SqliteStore(Store):
     ) -> User:
         now = ts(datetime.now(UTC))
         async with self._tx() as db:
+            if username is not None:  # a @username belongs to whoever shows it now
+                await db.execute(
+                    """UPDATE users SET username = NULL, updated_at = ?
+                       WHERE lower(username) = lower(?) AND id <> ?""",
+                    (now, username, user_id),
+                )
             row = await self._one(
                 db,
                 """INSERT INTO users (id, username, language, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -186,7 +196,11 @@ class SqliteStore(Store):
     async def find_user_by_username(self, username: str) -> User | None:
         async with self._read() as db:
             row = await self._one(
-                db, "SELECT * FROM users WHERE lower(username) = lower(?)", (username.lstrip("@"),)
+                db,
+                # rows from before usernames had one holder: the one seen last holds it
+                """SELECT * FROM users WHERE lower(username) = lower(?)
+                   ORDER BY updated_at DESC, id LIMIT 1""",
+                (username.lstrip("@"),),
             )
         return None if row is None else _rows.user(row)
 
@@ -377,6 +391,16 @@ class SqliteStore(Store):
             user = await self._one(db, "SELECT balance FROM users WHERE id = ?", (new.user_id,))
             if user is None:
                 raise UnknownUserError(new.user_id)
+            if new.max_active is not None:
+                active = await self._one(
+                    db,
+                    """SELECT count(*) AS n FROM generations
+                       WHERE user_id = ? AND status IN ('queued', 'running')""",
+                    (new.user_id,),
+                )
+                assert active is not None
+                if active["n"] >= new.max_active:
+                    return TooManyActive(new.max_active)
             if user["balance"] < new.cost:
                 return InsufficientFunds(balance=user["balance"], required=new.cost)
             row = await self._one(
@@ -454,6 +478,41 @@ class SqliteStore(Store):
         sql = f"""UPDATE generations SET updated_at = ?{extra}
                   WHERE id = ? AND status IN ({_placeholders(only_if)}) RETURNING *"""
         rows = await self._write(sql, [ts(now), *values, generation_id, *(s.value for s in only_if)])
+        return _rows.generation(rows[0]) if rows else None
+
+    async def begin_submit(
+        self, generation_id: str, *, request_id: str, provider: str, provider_model_id: str, now: datetime
+    ) -> Generation | None:
+        stamp = ts(now)
+        rows = await self._write(
+            """UPDATE generations
+               SET submit_request_id = ?, submit_started_at = ?, route_provider = ?, route_model_id = ?,
+                   updated_at = ?
+               WHERE id = ? AND status = 'queued' AND submit_request_id IS NULL RETURNING *""",
+            (request_id, stamp, provider, provider_model_id, stamp, generation_id),
+        )
+        return _rows.generation(rows[0]) if rows else None
+
+    async def end_submit(self, generation_id: str, *, request_id: str, now: datetime) -> Generation | None:
+        rows = await self._write(
+            """UPDATE generations SET submit_request_id = NULL, submit_started_at = NULL, updated_at = ?
+               WHERE id = ? AND status = 'queued' AND submit_request_id = ? RETURNING *""",
+            (ts(now), generation_id, request_id),
+        )
+        return _rows.generation(rows[0]) if rows else None
+
+    async def requeue_generation(
+        self, generation_id: str, *, failed_route: str, deadline_at: datetime, now: datetime
+    ) -> Generation | None:
+        stamp = ts(now)
+        rows = await self._write(
+            """UPDATE generations
+               SET status = 'queued', failover_from = ?, provider_task_id = NULL, provider_result = NULL,
+                   submit_request_id = NULL, submit_started_at = NULL, progress = 0, attempts = 0,
+                   deadline_at = ?, next_poll_at = ?, updated_at = ?
+               WHERE id = ? AND status = 'running' AND failover_from IS NULL RETURNING *""",
+            (failed_route, ts(deadline_at), stamp, stamp, generation_id),
+        )
         return _rows.generation(rows[0]) if rows else None
 
     async def end_with_refund(
@@ -652,6 +711,24 @@ class SqliteStore(Store):
             )
         return [_rows.generation(r) for r in rows]
 
+    # conversation state (aiogram FSM)
+
+    async def get_fsm(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        async with self._read() as db:
+            row = await self._one(db, "SELECT state, data FROM fsm_states WHERE key = ?", (key,))
+        return (None, {}) if row is None else (row["state"], json.loads(row["data"]))
+
+    async def set_fsm(self, key: str, state: str | None, data: Mapping[str, Any]) -> None:
+        if state is None and not data:
+            await self._write("DELETE FROM fsm_states WHERE key = ?", (key,))
+            return
+        await self._write(
+            """INSERT INTO fsm_states (key, state, data, updated_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET state = excluded.state, data = excluded.data,
+                                               updated_at = excluded.updated_at""",
+            (key, state, json.dumps(dict(data), ensure_ascii=False), ts(datetime.now(UTC))),
+        )
+
     async def stats(self, *, since: datetime) -> Stats:
         cut = ts(since)
         async with self._read() as db:
@@ -678,8 +755,119 @@ class SqliteStore(Store):
                    WHERE kind = 'welcome' AND created_at >= ?""",
                 (cut,),
             )
-        assert pay is not None and users is not None and welcome is not None
-        return _rows.stats(since, generations=gens, payments=pay, new_users=users["n"], welcome=welcome)
+            uncertain = await self._one(
+                db,
+                """SELECT count(*) AS n FROM generations
+                   WHERE created_at >= ? AND error_code = 'uncertain_submit'""",
+                (cut,),
+            )
+        assert pay is not None and users is not None and welcome is not None and uncertain is not None
+        return _rows.stats(
+            since,
+            generations=gens,
+            payments=pay,
+            new_users=users["n"],
+            welcome=welcome,
+            uncertain_submits=int(uncertain["n"]),
+        )
+
+    # outbox: notices owed after money changes (written by the triggers of migration 0007), uploads
+
+    async def claim_notice(
+        self, key: str, *, now: datetime, owner: str, lease_seconds: float
+    ) -> Notice | None:
+        rows = await self._write(
+            """UPDATE outbox SET lease_owner = :owner, lease_until = :until
+               WHERE key = :key AND done_at IS NULL AND (lease_until IS NULL OR lease_until <= :now)
+               RETURNING *""",
+            {"owner": owner, "until": ts(now + timedelta(seconds=lease_seconds)), "now": ts(now), "key": key},
+        )
+        return _rows.notice(rows[0]) if rows else None
+
+    async def claim_due_notices(
+        self, *, now: datetime, created_before: datetime, owner: str, lease_seconds: float, limit: int
+    ) -> list[Notice]:
+        rows = await self._write(
+            """UPDATE outbox SET lease_owner = :owner, lease_until = :until
+               WHERE key IN (
+                   SELECT key FROM outbox
+                   WHERE done_at IS NULL AND created_at <= :before
+                     AND (lease_until IS NULL OR lease_until <= :now)
+                   ORDER BY created_at LIMIT :limit)
+               RETURNING *""",
+            {
+                "owner": owner,
+                "until": ts(now + timedelta(seconds=lease_seconds)),
+                "now": ts(now),
+                "before": ts(created_before),
+                "limit": limit,
+            },
+        )
+        return sorted((_rows.notice(r) for r in rows), key=lambda n: n.created_at)
+
+    async def finish_notice(
+        self,
+        key: str,
+        *,
+        owner: str,
+        now: datetime,
+        outcome: NoticeOutcome | None,
+        retry_at: datetime | None = None,
+    ) -> bool:
+        done = outcome is not None
+        rows = await self._write(
+            """UPDATE outbox SET lease_owner = NULL, lease_until = :retry, attempts = attempts + :failed,
+                                 done_at = :done, outcome = :outcome
+               WHERE key = :key AND lease_owner = :owner AND done_at IS NULL RETURNING key""",
+            {
+                "retry": None if done or retry_at is None else ts(retry_at),
+                "failed": 0 if done else 1,
+                "done": ts(now) if done else None,
+                "outcome": None if outcome is None else outcome.value,
+                "key": key,
+                "owner": owner,
+            },
+        )
+        return bool(rows)
+
+    async def begin_upload(self, generation_id: str, *, now: datetime) -> int:
+        rows = await self._write(
+            """INSERT INTO video_uploads (generation_id, uploads, updated_at) VALUES (?, 1, ?)
+               ON CONFLICT (generation_id)
+                   DO UPDATE SET uploads = uploads + 1, updated_at = excluded.updated_at
+               RETURNING uploads""",
+            (generation_id, ts(now)),
+        )
+        return int(rows[0]["uploads"])
+
+    async def upload_refused(self, generation_id: str, *, now: datetime) -> None:
+        await self._write(
+            "UPDATE video_uploads SET uploads = max(uploads - 1, 0), updated_at = ? WHERE generation_id = ?",
+            (ts(now), generation_id),
+        )
+
+    # received payment updates
+
+    async def keep_update(self, update_id: int, body: Mapping[str, Any], *, now: datetime) -> None:
+        await self._write(
+            "INSERT OR IGNORE INTO telegram_updates (update_id, body, received_at) VALUES (?, ?, ?)",
+            (update_id, json.dumps(body, ensure_ascii=False), ts(now)),
+        )
+
+    async def finish_update(self, update_id: int, *, now: datetime) -> None:
+        await self._write(
+            "UPDATE telegram_updates SET handled_at = ? WHERE update_id = ? AND handled_at IS NULL",
+            (ts(now), update_id),
+        )
+
+    async def pending_updates(self, *, limit: int) -> list[ReceivedUpdate]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                "SELECT * FROM telegram_updates WHERE handled_at IS NULL ORDER BY update_id LIMIT ?",
+                (limit,),
+            )
+        return [_rows.received_update(r) for r in rows]
 
 
 def _unusable(path: Path | str, error: OSError | sqlite3.DatabaseError) -> StoragePathError:

@@ -50,12 +50,16 @@ from storage.records import (
     NewGeneration,
     NewLedgerEntry,
     NewPayment,
+    Notice,
+    NoticeOutcome,
     NotRefundable,
     Payment,
     PaymentRefunded,
+    ReceivedUpdate,
     Refunded,
     RefundOutcome,
     Stats,
+    TooManyActive,
     User,
 )
 from storage.rows import RowMapper, ts
@@ -221,7 +225,7 @@ class SupabaseStore(Store):
         if new.cost <= 0:
             raise ValueError("a generation costs at least one credit")
         data = await self._rpc(
-            "create_generation",
+            "create_generation_capped",
             {
                 "p_id": new.id,
                 "p_user_id": new.user_id,
@@ -234,8 +238,11 @@ class SupabaseStore(Store):
                 "p_created_at": ts(new.created_at),
                 "p_deadline_at": ts(new.deadline_at),
                 "p_request_key": new.request_key,
+                "p_max_active": new.max_active,
             },
         )
+        if data["outcome"] == "limited":
+            return TooManyActive(int(data["limit"]))
         if data["outcome"] == "insufficient":
             return InsufficientFunds(balance=int(data["balance"]), required=int(data["required"]))
         return GenerationCreated(
@@ -282,6 +289,41 @@ class SupabaseStore(Store):
                 "p_id": generation_id,
                 "p_only_if": _statuses(only_if),
                 "p_fields": _fields(fields),
+                "p_now": ts(now),
+            },
+        )
+        return _rows.maybe_generation(data)
+
+    async def begin_submit(
+        self, generation_id: str, *, request_id: str, provider: str, provider_model_id: str, now: datetime
+    ) -> Generation | None:
+        data = await self._rpc(
+            "begin_submit",
+            {
+                "p_id": generation_id,
+                "p_request_id": request_id,
+                "p_provider": provider,
+                "p_model_id": provider_model_id,
+                "p_now": ts(now),
+            },
+        )
+        return _rows.maybe_generation(data)
+
+    async def end_submit(self, generation_id: str, *, request_id: str, now: datetime) -> Generation | None:
+        data = await self._rpc(
+            "end_submit", {"p_id": generation_id, "p_request_id": request_id, "p_now": ts(now)}
+        )
+        return _rows.maybe_generation(data)
+
+    async def requeue_generation(
+        self, generation_id: str, *, failed_route: str, deadline_at: datetime, now: datetime
+    ) -> Generation | None:
+        data = await self._rpc(
+            "requeue_generation",
+            {
+                "p_id": generation_id,
+                "p_failed_route": failed_route,
+                "p_deadline_at": ts(deadline_at),
                 "p_now": ts(now),
             },
         )
@@ -414,15 +456,91 @@ class SupabaseStore(Store):
         )
         return [_rows.generation(r) for r in rows]
 
+    # conversation state (aiogram FSM)
+
+    async def get_fsm(self, key: str) -> tuple[str | None, dict[str, Any]]:
+        data = await self._rpc("fsm_get", {"p_key": key})
+        return (None, {}) if data is None else (data["state"], dict(data["data"]))
+
+    async def set_fsm(self, key: str, state: str | None, data: Mapping[str, Any]) -> None:
+        await self._rpc("fsm_set", {"p_key": key, "p_state": state, "p_data": dict(data)})
+
     async def stats(self, *, since: datetime) -> Stats:
         data = await self._rpc("stats", {"p_since": ts(since)})
+        uncertain = await self._rpc("count_uncertain_submits", {"p_since": ts(since)})
         return _rows.stats(
             since,
             generations=data["generations"],
             payments=data["payments"],
             new_users=int(data["new_users"]),
             welcome=data["welcome"],
+            uncertain_submits=int(uncertain),
         )
+
+    # outbox (the notices are written by the triggers of migration 20261203000100), uploads
+
+    async def claim_notice(
+        self, key: str, *, now: datetime, owner: str, lease_seconds: float
+    ) -> Notice | None:
+        data = await self._rpc(
+            "claim_notice",
+            {"p_key": key, "p_now": ts(now), "p_owner": owner, "p_lease_seconds": lease_seconds},
+        )
+        return None if data is None else _rows.notice(data)
+
+    async def claim_due_notices(
+        self, *, now: datetime, created_before: datetime, owner: str, lease_seconds: float, limit: int
+    ) -> list[Notice]:
+        rows = await self._rpc(
+            "claim_due_notices",
+            {
+                "p_now": ts(now),
+                "p_created_before": ts(created_before),
+                "p_owner": owner,
+                "p_lease_seconds": lease_seconds,
+                "p_limit": limit,
+            },
+        )
+        return sorted((_rows.notice(r) for r in rows), key=lambda n: n.created_at)
+
+    async def finish_notice(
+        self,
+        key: str,
+        *,
+        owner: str,
+        now: datetime,
+        outcome: NoticeOutcome | None,
+        retry_at: datetime | None = None,
+    ) -> bool:
+        done = await self._rpc(
+            "finish_notice",
+            {
+                "p_key": key,
+                "p_owner": owner,
+                "p_now": ts(now),
+                "p_outcome": None if outcome is None else outcome.value,
+                "p_retry_at": None if retry_at is None else ts(retry_at),
+            },
+        )
+        return bool(done)
+
+    async def begin_upload(self, generation_id: str, *, now: datetime) -> int:
+        return int(await self._rpc("begin_upload", {"p_generation_id": generation_id, "p_now": ts(now)}))
+
+    async def upload_refused(self, generation_id: str, *, now: datetime) -> None:
+        await self._rpc("upload_refused", {"p_generation_id": generation_id, "p_now": ts(now)})
+
+    # received payment updates
+
+    async def keep_update(self, update_id: int, body: Mapping[str, Any], *, now: datetime) -> None:
+        await self._rpc("keep_update", {"p_update_id": update_id, "p_body": dict(body), "p_now": ts(now)})
+
+    async def finish_update(self, update_id: int, *, now: datetime) -> None:
+        await self._rpc("finish_update", {"p_update_id": update_id, "p_now": ts(now)})
+
+    async def pending_updates(self, *, limit: int) -> list[ReceivedUpdate]:
+        rows = await self._rpc("pending_updates", {"p_limit": limit})
+        return [_rows.received_update(r) for r in rows]
 
 
 class SupabaseMediaStore(MediaStore):

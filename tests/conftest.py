@@ -21,7 +21,7 @@ from tests.invariants import check_invariants
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
-pytest_plugins = ["tests.fakes.supabase_backend"]
+pytest_plugins = ["tests.fakes.supabase_backend", "tests.fakes.redis_server"]
 
 #: Backends every contract test runs against: SQLite, supabase-py through the protocol double onto a real
 #: PostgreSQL, and a real Supabase project when SUPABASE_TEST_* are set (tests/fakes/supabase_backend.py).

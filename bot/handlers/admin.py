@@ -21,7 +21,7 @@ from services.generations import GenerationService
 from services.payments import PayerUnknown, Payments, RefundedUntracked, RefundRejected
 from services.settings import Settings
 from services.stats import by_model, by_status, provider_cost
-from services.users import Users
+from services.users import MAX_USER_ID, Users, user_ref, whole_number
 from services.wallet import Wallet
 from storage.records import AlreadyApplied, Applied, Generation, Payment, Stats, User
 
@@ -60,14 +60,15 @@ async def adjust(
     kind = command.command  # topup or deduct
     sign = 1 if kind == "topup" else -1
     parts = (command.args or "").split(maxsplit=2)
-    if len(parts) < 2 or not parts[1].isdigit() or not 0 < int(parts[1]) <= MAX_ADJUSTMENT:
+    ref = user_ref(parts[0]) if parts else None
+    amount = whole_number(parts[1], maximum=MAX_ADJUSTMENT) if len(parts) > 1 else None
+    if ref is None or amount is None:
         await message.answer(t(f"admin-{kind}-usage", max=MAX_ADJUSTMENT))
         return
-    user = await users.find(parts[0])
+    user = await users.find(ref)
     if user is None:
         await message.answer(t("admin-user-not-found", ref=parts[0]))
         return
-    amount = int(parts[1])
     reason = parts[2][:REASON_LIMIT] if len(parts) > 2 else None
     outcome = await wallet.admin_adjust(
         admin_id=message.from_user.id,
@@ -105,11 +106,12 @@ async def show_user(
     generations: GenerationService,
     t: Texts,
 ) -> None:
-    ref = (command.args or "").strip()
-    user = await users.find(ref) if ref else None
+    text = (command.args or "").strip()
+    ref = user_ref(text)
+    user = None if ref is None else await users.find(ref)
     if user is None:
-        key = "admin-user-not-found" if ref else "admin-user-usage"
-        await message.answer(t(key, ref=ref))
+        key = "admin-user-usage" if ref is None else "admin-user-not-found"
+        await message.answer(t(key, ref=text))
         return
     activity = await admin.activity(user.id, limit=RECENT)
     lines = [
@@ -162,11 +164,11 @@ async def refund(
     """refundStarPayment, then our books (services/payments.py); a charge we have no record of needs the
     payer's id."""
     parts = (command.args or "").split()
-    if not 1 <= len(parts) <= 2:
+    given = whole_number(parts[1], maximum=MAX_USER_ID) if len(parts) == 2 else None
+    if not 1 <= len(parts) <= 2 or (len(parts) == 2 and given is None):
         await message.answer(t("admin-refund-usage"))
         return
     charge = parts[0]
-    given = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
     outcome = await payments.refund(charge, payer=given, telegram=TelegramStars(bot, translator))
     if isinstance(outcome, PayerUnknown):
         text = t("admin-refund-unknown", charge=charge)
@@ -232,6 +234,7 @@ def render_stats(figures: Stats, title: str, t: Texts, generations: GenerationSe
         t("admin-stats-cost", usd=f"{cost.usd:.2f}", unpriced=cost.unpriced),
         t("admin-stats-users", count=figures.new_users),
         t("admin-stats-welcome", credits=figures.welcome_credits, users=figures.welcome_users),
+        t("admin-stats-uncertain", count=figures.uncertain_submits),
     ]
     return "\n".join(lines)
 

@@ -6,6 +6,8 @@ services/payments.py; these handlers translate its outcomes into messages.
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -16,8 +18,10 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import BuyPack, alert
 from bot.handlers.wizard import close_wizard, refusal
 from bot.i18n import Texts
+from bot.notices import replace_or_send
 from bot.wizard.orders import StarsOrders
 from bot.wizard.views import View
+from services.notices import Notices
 from services.payments import (
     CURRENCY,
     GenerationNotOrdered,
@@ -30,6 +34,7 @@ from services.payments import (
     pack_payload,
 )
 from services.settings import Settings, StarsPack
+from storage.records import NoticeKind, notice_key
 
 
 async def buy(message: Message, t: Texts, settings: Settings) -> None:
@@ -84,6 +89,7 @@ async def successful_payment(
     bot: Bot,
     view: View,
     payments: Payments,
+    notices: Notices,
 ) -> None:
     paid = message.successful_payment
     assert paid is not None and message.from_user is not None
@@ -94,28 +100,36 @@ async def successful_payment(
             stars=paid.total_amount,
             payload=paid.invoice_payload,
             provider_charge_id=paid.provider_payment_charge_id or None,
+            currency=paid.currency,
         ),
         chat_id=message.chat.id,
         orders=StarsOrders(state, message.from_user.id),
     )
     if isinstance(outcome, GenerationOrdered | GenerationNotOrdered):
         await close_wizard(state, bot, chat_id=message.chat.id, draft_id=outcome.draft_id)
-    if isinstance(outcome, UnknownPayload):
-        text = view.t("payment-unknown", charge=outcome.charge_id)
-    elif isinstance(outcome, PackCredited):
+    if isinstance(outcome, UnknownPayload):  # nothing was credited: no notice is owed
+        await message.answer(view.t("payment-unknown", charge=outcome.charge_id))
+        return
+    # what the credit (and an order) left owed to the user: told once, also after a kill (bot/notices.py)
+    purchase = notice_key(NoticeKind.PURCHASE, paid.telegram_payment_charge_id)
+    if isinstance(outcome, GenerationOrdered):  # one message tells the credit and the order
+        text = view.t("payment-generation-started", credits=outcome.credits, balance=outcome.balance)
+        tell = partial(replace_or_send, bot, message.chat.id, None, text)
+        await notices.send_now(notice_key(NoticeKind.ORDER, outcome.generation.id), tell)
+        await notices.settle(purchase)
+        return
+    if isinstance(outcome, PackCredited):
         text = view.t("payment-credited", credits=outcome.credits, balance=outcome.balance)
     elif isinstance(outcome, OrderGone):
         text = view.t("payment-generation-kept", credits=outcome.credits, balance=outcome.balance)
-    elif isinstance(outcome, GenerationOrdered):
-        text = view.t("payment-generation-started", credits=outcome.credits, balance=outcome.balance)
     elif isinstance(outcome, GenerationNotOrdered):
         reason = refusal(view, outcome.reason)
         text = view.t(
             "payment-generation-not-started", credits=outcome.credits, balance=outcome.balance, reason=reason
         )
-    else:  # Redelivered: the first delivery already answered
+    else:  # Redelivered: the first delivery told the user (or left it to the notice job)
         return
-    await message.answer(text)
+    await notices.send_now(purchase, partial(replace_or_send, bot, message.chat.id, None, text))
 
 
 async def paysupport(message: Message, t: Texts) -> None:

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
+from functools import partial
 
-from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import CancelGeneration, alert
 from bot.i18n import Texts
+from bot.notices import replace_or_send
 from services.generations import GenerationService
-from storage.records import Refunded
+from services.notices import Notices
+from storage.records import NoticeKind, Refunded, notice_key
 
 
 async def cancel(
     query: CallbackQuery,
     callback_data: CancelGeneration,
+    bot: Bot,
     generations: GenerationService,
+    notices: Notices,
     callback_answer: CallbackAnswer,
     t: Texts,
 ) -> None:
@@ -26,10 +29,11 @@ async def cancel(
     if isinstance(outcome, Refunded):
         text = t("cancel-done", credits=outcome.entry.delta)
         callback_answer.text = text
-        if isinstance(query.message, Message):
-            # The message may be gone or already show this; the refund is what matters.
-            with contextlib.suppress(TelegramBadRequest):
-                await query.message.edit_text(text, reply_markup=None)
+        generation = outcome.generation
+        shown = query.message.message_id if isinstance(query.message, Message) else None
+        # the refund's notice, in place of the progress message (told once, also after a kill)
+        tell = partial(replace_or_send, bot, generation.chat_id, shown or generation.status_message_id, text)
+        await notices.send_now(notice_key(NoticeKind.REFUND, generation.id), tell)
         return
     key = "cancel-not-found" if outcome.generation is None else "cancel-too-late"
     alert(callback_answer, t(key))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from functools import partial
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -22,6 +23,7 @@ from aiogram.types import CallbackQuery, LabeledPrice, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import MenuAction, alert
+from bot.notices import order_text, replace_or_send, wizard_request_key
 from bot.wizard.callbacks import WizardGo, WizardPick
 from bot.wizard.draft import (
     CHANGEABLE,
@@ -48,9 +50,10 @@ from bot.wizard.states import Wizard
 from bot.wizard.views import MAX_INVOICE_STARS, View, render
 from services.generations import Invalid, LimitReached
 from services.media import ImageRejected
+from services.notices import Notices
 from services.payments import CURRENCY
 from services.uploads import Uploads
-from storage.records import GenerationCreated, InsufficientFunds
+from storage.records import GenerationCreated, InsufficientFunds, NoticeKind, notice_key
 
 #: Telegram's limits for an invoice's title and description.
 TITLE_MAX, DESCRIPTION_MAX = 32, 255
@@ -201,13 +204,17 @@ async def cancel(query: CallbackQuery, state: FSMContext, view: View, screen: Me
 async def pay_with_credits(
     query: CallbackQuery,
     state: FSMContext,
+    bot: Bot,
     callback_answer: CallbackAnswer,
     view: View,
+    notices: Notices,
     draft: Draft,
     step: Step,
     screen: Message,
 ) -> None:
-    """Order and debit at once; the draft id is the request key, so a double tap orders once."""
+    """Order and debit at once; the press (draft and summary message) is the request key, so a double
+    tap orders once. The confirmation replacing the summary is the order's notice (bot/notices.py): a
+    kill right after the debit still turns the summary and its Pay button into it, after the restart."""
     request = draft.request()
     if step != "summary" or request is None:
         callback_answer.text = view.t("wizard-option-unavailable")
@@ -216,18 +223,15 @@ async def pay_with_credits(
         user_id=query.from_user.id,
         chat_id=screen.chat.id,
         request=request,
-        request_key=f"wizard:{query.from_user.id}:{draft.id}",
+        request_key=wizard_request_key(query.from_user.id, draft.id, screen.message_id),
     )
     if isinstance(result, GenerationCreated):
         await state.clear()
-        text = view.t(
-            "wizard-started",
-            price=result.generation.cost,
-            balance=result.balance,
-            model=view.generations.model_name(request.model),
-        )
-        with contextlib.suppress(TelegramBadRequest):  # the second of two taps: already shows this
-            await screen.edit_text(text, reply_markup=None)
+        model = view.generations.model_name(request.model)
+        text = order_text(view.t, result.generation, balance=result.balance, model=model)
+        confirm = partial(replace_or_send, bot, screen.chat.id, screen.message_id, text)
+        # the second of two taps finds it told already
+        await notices.send_now(notice_key(NoticeKind.ORDER, result.generation.id), confirm)
         return
     notice = refusal(view, result)
     if isinstance(result, InsufficientFunds):

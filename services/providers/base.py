@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -24,6 +25,8 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     NOT_FOUND = "not_found"
+    #: A create request may have reached the provider, and what it did is not known.
+    UNCERTAIN = "uncertain"
 
 
 #: Failures that say nothing about the user's request: another route of the same model may succeed.
@@ -87,6 +90,14 @@ class NotFoundError(ProviderError):
     kind = ErrorKind.NOT_FOUND
 
 
+class UncertainSubmitError(ProviderError):
+    """A create request may have reached the provider, but its answer was lost (a timeout or reset after
+    sending, a 500/502/504) or unreadable: a paid task may exist. It is never sent again, nor to another
+    route; the task is looked up where the API allows (`VideoProvider.find_submitted`), else refunded."""
+
+    kind = ErrorKind.UNCERTAIN
+
+
 class CallbackRejected(Exception):
     """A webhook callback failed its signature or shape check; answer it 401/400 and ignore it."""
 
@@ -121,6 +132,9 @@ class TaskStatus:
     poll_after: float | None = None
     #: A failure caused by the user's content (safety filter): final, never failed over.
     content_policy: bool = False
+    #: A failure on the provider's side after it accepted the task (its server error, its own timeout):
+    #: nothing says the request was at fault, so the next route of the model may still make it.
+    provider_fault: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +160,9 @@ class SubmitJob:
     source_task_id: str | None = None
     source_result: str | None = None
     callback_url: str | None = None
+    #: Our id for this create request (a UUIDv4), recorded before it is sent: Runware takes it as the
+    #: taskUUID, so an uncertain create can be looked up by it.
+    request_id: str = ""
 
     @property
     def provider_model_id(self) -> str:
@@ -160,6 +177,9 @@ class Submitted:
 
 @dataclass(frozen=True, slots=True)
 class CallbackEvent:
+    """A verified callback: which task to look at now. `status` is what the sender claims, kept for the
+    adapter's own tests and logs; the poller never acts on it and re-reads the task instead."""
+
     task_id: str
     status: TaskStatus | None = None
 
@@ -168,6 +188,9 @@ class VideoProvider(ABC):
     name: ClassVar[str]
     #: Whether a running task can still be stopped (offers the cancel button while running).
     can_cancel: ClassVar[bool] = False
+    #: Whether `find_submitted` can tell what an uncertain create made; without it such a create is
+    #: refunded, because sending it again could start a second paid task.
+    finds_submitted: bool = False
 
     @abstractmethod
     async def submit(self, job: SubmitJob) -> Submitted: ...
@@ -178,6 +201,11 @@ class VideoProvider(ABC):
     @abstractmethod
     def download(self, status: TaskStatus, *, max_bytes: int) -> AsyncIterator[bytes]:
         """Stream the finished video; raises MediaTooLargeError past `max_bytes`."""
+
+    async def find_submitted(self, job: SubmitJob, *, since: datetime) -> Submitted | None:
+        """After an uncertain create of `job` sent at `since`: the task it made, or None when the provider
+        has none. Raises ProviderError when the lookup itself failed. Only called if `finds_submitted`."""
+        raise NotImplementedError(f"{self.name} cannot look up a create request")
 
     async def cancel(self, task_id: str) -> bool:
         """Stop the task if the API can; False when it cannot."""

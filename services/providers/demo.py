@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Annotated
@@ -106,6 +107,8 @@ class DemoProvider(VideoProvider):
     name = "demo"
     #: Like a provider with a cancel endpoint, so the demo shows the cancel button and its refund.
     can_cancel = True
+    #: A demo task costs nothing and lives in its id, so a create cut off by a restart is simply made.
+    finds_submitted = True
 
     def __init__(
         self,
@@ -129,6 +132,11 @@ class DemoProvider(VideoProvider):
 
     async def submit(self, job: SubmitJob) -> Submitted:
         task_id = make_task_id(self._now(), scripted_outcome(job.request.prompt))
+        return Submitted(task_id, TaskStatus(TaskState.RUNNING, progress=0))
+
+    async def find_submitted(self, job: SubmitJob, *, since: datetime) -> Submitted | None:
+        """The task a create sent at `since` made: nothing upstream to ask, its id says it all."""
+        task_id = make_task_id(since.timestamp(), scripted_outcome(job.request.prompt))
         return Submitted(task_id, TaskStatus(TaskState.RUNNING, progress=0))
 
     async def status(self, task_id: str) -> TaskStatus:

@@ -36,6 +36,7 @@ from services.providers.base import (
     TaskStatus,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
     VideoProvider,
 )
 from services.providers.descriptor import ProviderConfig, ProviderDescriptor
@@ -114,6 +115,8 @@ RPC_CODES = {
     15: "DATA_LOSS",
     16: "UNAUTHENTICATED",
 }
+#: Operation errors that are Google's side (google.rpc semantics: a server error, overload, deadline).
+PROVIDER_FAULTS = frozenset({"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"})
 #: UNCONFIRMED wording: Google words prompt/image refusals this way in Veo errors; such a failure is the
 #: user's content, so it is final instead of being failed over to another route.
 _CONTENT_POLICY = re.compile(r"usage guideline|responsible ai|safety (?:filter|setting)|\brai\b", re.I)
@@ -311,7 +314,11 @@ def classify_download_error(response: HttpResponse) -> ProviderError:
 
 def _failed(code: str, message: str, *, content_policy: bool = False) -> TaskStatus:
     return TaskStatus(
-        TaskState.FAILED, error_code=code, error_message=message[:500], content_policy=content_policy
+        TaskState.FAILED,
+        error_code=code,
+        error_message=message[:500],
+        content_policy=content_policy,
+        provider_fault=code in PROVIDER_FAULTS and not content_policy,
     )
 
 
@@ -398,7 +405,8 @@ class GeminiVeoProvider(VideoProvider):
         payload = response.json()
         name = payload.get("name") if isinstance(payload, dict) else None
         if not isinstance(name, str) or not name:
-            raise UnavailableError("the API answered without an operation name", provider=NAME)
+            # The operation may have started; without its name nobody can find it again.
+            raise UncertainSubmitError("the API answered without an operation name", provider=NAME)
         if payload.get("done") is True or "error" in payload:
             return Submitted(name, parse_status(payload))
         return Submitted(name)

@@ -45,6 +45,7 @@ from services.providers.base import (
     TaskStatus,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
     VideoProvider,
 )
 from services.providers.descriptor import Callbacks, ProviderConfig, ProviderDescriptor, Setting
@@ -82,6 +83,9 @@ HD_POLL_AFTER = 20.0
 CALLBACK_MAX_AGE = 300.0
 #: Envelope codes on record-info that describe the task itself (it failed), not our call.
 TASK_FAILURE_CODES = frozenset({400, 451, 501})
+#: KIE's own internal error or timeout: a failed task's errorCode or callback code, and a create's
+#: envelope code (which may follow the task's creation).
+PROVIDER_FAULT_CODE = 500
 #: Errors of the 1080p step that a later poll may not see again; others end the task.
 TRANSIENT_KINDS = (RateLimitedError, UnavailableError, UnauthorizedError, OutOfBalanceError)
 
@@ -145,6 +149,24 @@ def check_envelope(payload: Any, *, retry_after: float | None = None) -> Any:
     if code != 200:
         raise envelope_error(code, _message(payload), retry_after=retry_after)
     return payload.get("data")
+
+
+def parse_created(payload: Any, *, retry_after: float | None = None) -> str:
+    """The taskId of a generate/extend answer. Its envelope codes are refusals, except 500 (a server
+    error that may follow the task's creation); that, or an answer without code or taskId, is an
+    uncertain submit: KIE has no lookup by anything but the taskId it did not hand over."""
+    code = _as_int(payload.get("code")) if isinstance(payload, Mapping) else None
+    if code is None or code == PROVIDER_FAULT_CODE:
+        raise UncertainSubmitError(
+            f"unreadable create answer (code {code})", provider=NAME, code=str(code or "bad_payload")
+        )
+    data = check_envelope(payload, retry_after=retry_after)
+    task_id = data.get("taskId") if isinstance(data, Mapping) else None
+    if not isinstance(task_id, str) or not task_id:
+        raise UncertainSubmitError(
+            "KIE accepted the task without a taskId", provider=NAME, code="bad_payload"
+        )
+    return task_id
 
 
 def classify(response: HttpResponse) -> ProviderError:
@@ -329,11 +351,14 @@ def result_urls(data: Mapping[str, Any]) -> list[str]:
 
 
 def _failed(code: str, message: str, *, content_policy: bool | None = None) -> TaskStatus:
+    """A failed task; code 500 is KIE's "internal error/timeout" (record-info and callbacks), its own."""
+    policy = is_policy_message(message) if content_policy is None else content_policy
     return TaskStatus(
         TaskState.FAILED,
         error_code=code,
         error_message=message[:500],
-        content_policy=is_policy_message(message) if content_policy is None else content_policy,
+        content_policy=policy,
+        provider_fault=code == str(PROVIDER_FAULT_CODE) and not policy,
     )
 
 
@@ -501,7 +526,10 @@ class KieVeoProvider(VideoProvider):
 
     async def _upload(self, image: InputImage) -> str:
         body = build_upload_body(image, upload_file_name(image))
-        response = await self._upload_http.request("POST", UPLOAD_PATH, json_body=body, classify=classify)
+        # Uploads are free and each gets a fresh name: sending one twice costs nothing.
+        response = await self._upload_http.request(
+            "POST", UPLOAD_PATH, json_body=body, classify=classify, idempotent=True
+        )
         return parse_upload(response.json())
 
     async def submit(self, job: SubmitJob) -> Submitted:
@@ -512,12 +540,7 @@ class KieVeoProvider(VideoProvider):
             urls = await asyncio.gather(*(self._upload(image) for image in images))
             path, body = GENERATE_PATH, build_generate_body(job, urls)
         response = await self._http.request("POST", path, json_body=body, classify=classify)
-        data = check_envelope(response.json(), retry_after=response.retry_after)
-        task_id = data.get("taskId") if isinstance(data, Mapping) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise UnavailableError(
-                "KIE accepted the task without a taskId", provider=NAME, code="bad_payload"
-            )
+        task_id = parse_created(response.json(), retry_after=response.retry_after)
         return Submitted(task_id_for(task_id, job.request.resolution))
 
     async def status(self, task_id: str) -> TaskStatus:

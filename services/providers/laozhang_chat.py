@@ -2,8 +2,10 @@
 
 `POST /chat/completions` with the prompt (and first/last frame as data URLs) answers, minutes later,
 with an assistant message holding the video as a markdown link. There is no task to poll: `submit`
-returns a finished status, and `status` knows only the ids this process produced. LaoZhang bills the
-call when the HTTP request succeeds, so it is never retried. Off unless an operator routes a model to it.
+returns a finished status whose result URL the submission records with the generation, so a restart
+still downloads it, and `status` has nothing to ask. LaoZhang bills the call when the HTTP request
+succeeds, so a sent call is never repeated: a lost or unreadable answer is an uncertain submit (no lookup
+exists: refunded). Off unless an operator routes a model to it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.providers.base import (
     TaskState,
     TaskStatus,
     UnavailableError,
+    UncertainSubmitError,
     VideoProvider,
 )
 from services.providers.descriptor import ProviderConfig
@@ -41,8 +43,6 @@ from services.providers.openai_videos import (
 
 #: A synchronous generation keeps the connection silent for minutes before the reply arrives.
 READ_TIMEOUT = 600.0
-#: Finished statuses kept for `status()` lookups; the lifecycle normally reads the submit answer.
-REMEMBERED = 256
 
 _MARKDOWN_LINK = re.compile(r"(?<!!)\[[^\]]*\]\((https?://[^)\s]+)\)")  # not an ![image](…) embed
 _VIDEO_URL = re.compile(
@@ -92,8 +92,8 @@ def reply_text(payload: Any) -> tuple[str, str | None]:
     choices = payload.get("choices") if isinstance(payload, dict) else None
     first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
     message = first.get("message") if first else None
-    if not isinstance(message, dict):
-        raise UnavailableError("the reply has no message", provider="laozhang")
+    if not isinstance(message, dict):  # billed, and maybe made, but unreadable
+        raise UncertainSubmitError("the reply has no message", provider="laozhang")
     content = message.get("content")
     if isinstance(content, list):
         content = "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
@@ -126,27 +126,20 @@ class LaoZhangChatProvider(VideoProvider):
     ) -> None:
         self._http = http or bearer_http(config, read_timeout=READ_TIMEOUT)
         self._secrets = (config.api_key.get_secret_value(),) if config.api_key else ()
-        self._finished: OrderedDict[str, TaskStatus] = OrderedDict()
 
     def _classify(self, response: HttpResponse) -> ProviderError:
         return classify_error(self.name, response, self._secrets)
 
     async def submit(self, job: SubmitJob) -> Submitted:
         response = await self._http.request(
-            "POST", "chat/completions", json_body=build_chat_body(job), classify=self._classify, retry=False
+            "POST", "chat/completions", json_body=build_chat_body(job), classify=self._classify
         )
         status = TaskStatus(TaskState.SUCCEEDED, progress=100, result=parse_chat_reply(response.json()))
-        task_id = f"chat-{uuid.uuid4().hex}"
-        self._finished[task_id] = status
-        while len(self._finished) > REMEMBERED:
-            self._finished.popitem(last=False)
-        return Submitted(task_id, status)
+        return Submitted(f"chat-{uuid.uuid4().hex}", status)
 
     async def status(self, task_id: str) -> TaskStatus:
-        status = self._finished.get(task_id)
-        if status is None:
-            raise NotFoundError("synchronous route: no such task in this process", provider=self.name)
-        return status
+        """Never needed: the submission records the result with the generation, which is then done."""
+        raise NotFoundError("synchronous route: the result came with the submit answer", provider=self.name)
 
     async def download(self, status: TaskStatus, *, max_bytes: int) -> AsyncIterator[bytes]:
         if status.result is None:

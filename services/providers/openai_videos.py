@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -45,6 +46,7 @@ from services.providers.base import (
     TaskStatus,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
     VideoProvider,
 )
 from services.providers.descriptor import Callbacks, ProviderConfig, ProviderDescriptor, Setting
@@ -90,6 +92,9 @@ _BALANCE = re.compile(
     re.IGNORECASE,
 )
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9*._-]+")
+#: A failed video's `error.code` that names the provider's own trouble (UNCONFIRMED list: OpenAI
+#: documents no codes; gateways pass upstream errors and timeouts through like this).
+_PROVIDER_FAULT = re.compile(r"server_error|internal|timeout|timed_out|unavailable|overloaded", re.IGNORECASE)
 
 
 def looks_like_policy(*texts: str | None) -> bool:
@@ -305,12 +310,14 @@ def parse_status(payload: Mapping[str, Any], *, poll_after: float | None = None)
             code, message = None, error if isinstance(error, str) else payload.get("fail_reason")
         code = str(code) if code else "failed"
         message = str(message) if message else "the provider reported a failure without a reason"
+        policy = looks_like_policy(code, message)
         return TaskStatus(
             TaskState.FAILED,
             progress=progress,
             error_code=code,
             error_message=redact(message[:500]),
-            content_policy=looks_like_policy(code, message),
+            content_policy=policy,
+            provider_fault=not policy and bool(_PROVIDER_FAULT.search(code)),
         )
     if state is TaskState.SUCCEEDED:
         video_id = str(payload.get("id") or "")
@@ -336,14 +343,43 @@ def parse_status(payload: Mapping[str, Any], *, poll_after: float | None = None)
     return TaskStatus(state, progress=progress, poll_after=poll_after)
 
 
-def parse_submitted(
-    payload: Mapping[str, Any], *, provider: str, poll_after: float | None = None
-) -> Submitted:
-    """The create answer: the new video object, normally queued."""
-    video_id = payload.get("id")
+def parse_submitted(payload: Any, *, provider: str, poll_after: float | None = None) -> Submitted:
+    """The create answer: the new video object, normally queued. Without its id the video may still
+    exist upstream, so an unreadable answer is an uncertain submit, not a refusal."""
+    video_id = payload.get("id") if isinstance(payload, Mapping) else None
     if not isinstance(video_id, str) or not video_id:
-        raise UnavailableError("create answered without a video id", provider=provider)
+        raise UncertainSubmitError("create answered without a video id", provider=provider)
     return Submitted(video_id, parse_status(payload, poll_after=poll_after))
+
+
+#: Providers of this protocol that document the video list (`GET /videos`); LaoZhang documents none.
+LISTS_VIDEOS = frozenset({"openai"})
+#: A listed video counts as our uncertain create if it was made at most this long before we recorded
+#: sending it (clocks differ), and the list is read back at most this many pages (100 videos each).
+CLOCK_SKEW_SECONDS = 120.0
+LIST_PAGES = 5
+
+
+def made_by(video: Mapping[str, Any], job: SubmitJob, *, not_before: float) -> bool:
+    """Whether a listed video is what `job`'s create would have made. The API takes no client id, so
+    the request's own fields must agree: prompt, creation time, and the model, size and seconds of a new
+    video or the source of a remix (an extension's `seconds` is the stitched total, so only its prompt)."""
+    created = video.get("created_at")
+    if not isinstance(created, int | float) or created < not_before:
+        return False
+    request = job.request
+    if video.get("prompt") != request.prompt:
+        return False
+    if request.mode == "remix":
+        return video.get("remixed_from_video_id") == job.source_task_id
+    if request.mode == "extend":
+        return True
+    width, height = video_size(request.aspect_ratio, request.resolution, provider=job.route.provider)
+    return (
+        video.get("model") == job.provider_model_id
+        and video.get("size") == f"{width}x{height}"
+        and (request.duration is None or str(video.get("seconds")) == str(request.duration))
+    )
 
 
 #: Standard Webhooks: reject deliveries older or newer than this (OpenAI's SDK uses 300 s).
@@ -417,6 +453,7 @@ class OpenAIVideosProvider(VideoProvider):
         **_options: object,  # composition-root options meant for other adapters
     ) -> None:
         self.name = config.name  # type: ignore[misc]  # "openai" or "laozhang": same protocol
+        self.finds_submitted = config.name in LISTS_VIDEOS
         self._http = http or bearer_http(config)
         self._secrets = (config.api_key.get_secret_value(),) if config.api_key else ()
         self._webhook_secret = webhook_secret
@@ -440,8 +477,31 @@ class OpenAIVideosProvider(VideoProvider):
             data=None if create.json_body is not None else create.form,
             classify=self._classify,
         )
-        payload = self._object(response)
-        return parse_submitted(payload, provider=self.name, poll_after=parse_poll_after(response.headers))
+        return parse_submitted(
+            response.json(), provider=self.name, poll_after=parse_poll_after(response.headers)
+        )
+
+    async def find_submitted(self, job: SubmitJob, *, since: datetime) -> Submitted | None:
+        """Read the newest videos back to `since` and take the one `job` made (`made_by`). Two matches,
+        or more recent videos than LIST_PAGES hold, leave it unknowable: UncertainSubmitError."""
+        not_before = since.timestamp() - CLOCK_SKEW_SECONDS
+        found: list[dict[str, Any]] = []
+        params = {"order": "desc", "limit": "100"}
+        for _ in range(LIST_PAGES):
+            response = await self._http.request("GET", "videos", params=params, classify=self._classify)
+            page = self._object(response)
+            listed = page.get("data")
+            videos = [v for v in listed if isinstance(v, dict)] if isinstance(listed, list) else []
+            found += [v for v in videos if made_by(v, job, not_before=not_before)]
+            oldest = videos[-1].get("created_at") if videos else None
+            if not page.get("has_more") or not isinstance(oldest, int | float) or oldest < not_before:
+                break
+            params = {**params, "after": str(page.get("last_id") or videos[-1].get("id"))}
+        else:
+            raise UncertainSubmitError("too many recent videos to find the create in", provider=self.name)
+        if len(found) > 1:
+            raise UncertainSubmitError(f"{len(found)} recent videos match the create", provider=self.name)
+        return parse_submitted(found[0], provider=self.name) if found else None
 
     async def status(self, task_id: str) -> TaskStatus:
         response = await self._http.request("GET", _video_path(task_id), classify=self._classify)

@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from services.http import HttpResponse, ProviderHttp, default_error
@@ -34,6 +35,7 @@ from services.providers.base import (
     TaskStatus,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
     VideoProvider,
 )
 from services.providers.descriptor import Callbacks, ProviderConfig, ProviderDescriptor
@@ -63,6 +65,11 @@ _HTTP_ERRORS: dict[int, type[ProviderError]] = {
     422: InvalidRequestError,
     429: RateLimitedError,
 }
+#: Error codes of a failed task that name Runware's or its upstream's own trouble (UNCONFIRMED: Runware
+#: documents no fixed list), so the next route may still make the video.
+_PROVIDER_FAULT = re.compile(
+    r"timeout|timed ?out|internal|server ?error|unavailable|overloaded", re.IGNORECASE
+)
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 # ------------------------------------------------------------------------------------------ dimensions
@@ -288,8 +295,13 @@ def is_moderation(code: str | None, message: str | None) -> bool:
 def _failure(entry: Mapping[str, Any]) -> TaskStatus:
     code = _text(entry.get("code")) or "error"
     message = (_text(entry.get("message")) or _text(entry.get("error")) or "the task failed")[:500]
+    policy = is_moderation(code, message)
     return TaskStatus(
-        TaskState.FAILED, error_code=code, error_message=message, content_policy=is_moderation(code, message)
+        TaskState.FAILED,
+        error_code=code,
+        error_message=message,
+        content_policy=policy,
+        provider_fault=not policy and bool(_PROVIDER_FAULT.search(code)),
     )
 
 
@@ -363,10 +375,18 @@ def parse_upload(payload: Any, task_uuid: str, *, secret: str = "") -> str:
 
 
 def parse_submit(payload: Any, task_uuid: str, *, secret: str = "") -> Submitted:
-    """The acknowledgement of `videoInference`; an error listed for the task is raised, typed."""
+    """The acknowledgement of `videoInference`; an error listed for the task is raised, typed.
+
+    An answer that neither acknowledges nor refuses the task is an uncertain submit: Runware may have
+    started it, and only a `getResponse` for its taskUUID can tell.
+    """
     errors = _for_task(_entries(payload, "errors"), task_uuid)
     if errors:
         raise error_from(errors, http_status=200, secret=secret)
+    if not _for_task(_entries(payload, "data"), task_uuid):
+        raise UncertainSubmitError(
+            "the submit answer does not acknowledge the task", provider=NAME, code="bad_ack"
+        )
     status = parse_status(payload, task_uuid)
     return Submitted(task_uuid, status) if status.state is TaskState.SUCCEEDED else Submitted(task_uuid)
 
@@ -412,9 +432,13 @@ def _expired_download(response: HttpResponse) -> ProviderError:
 
 
 class RunwareProvider(VideoProvider):
-    """Submits through image uploads + `videoInference`, polls with `getResponse`; no cancel exists."""
+    """Submits through image uploads + `videoInference`, polls with `getResponse`; no cancel exists.
+
+    The task's UUID is the job's client request id, so an uncertain submit is looked up by it.
+    """
 
     name = NAME
+    finds_submitted = True
 
     def __init__(
         self,
@@ -443,30 +467,43 @@ class RunwareProvider(VideoProvider):
         tasks: list[dict[str, Any]],
         *,
         classify_with: Callable[[HttpResponse], ProviderError] | None = None,
+        idempotent: bool,
     ) -> Any:
+        """Every task goes to one URL; `idempotent` says whether sending it twice is harmless (uploads,
+        reads) or starts a second paid video (a `videoInference`)."""
         response = await self._http.request(
             "POST",
             self._endpoint,
             json_body=tasks,
             classify=classify_with or (lambda r: classify(r, secret=self._secret)),
+            idempotent=idempotent,
         )
         return response.json()
 
     async def _upload(self, image: InputImage) -> str:
         task_uuid = self._new_uuid()
-        payload = await self._post([build_upload_task(image, task_uuid)])
+        payload = await self._post([build_upload_task(image, task_uuid)], idempotent=True)
         return parse_upload(payload, task_uuid, secret=self._secret)
 
     async def submit(self, job: SubmitJob) -> Submitted:
         first, last, references = images_for(job)
         checked_size(job)  # before uploading, so a refused combination costs no upload
-        task_uuid = self._new_uuid()
+        task_uuid = job.request_id or self._new_uuid()
         first_uuid = await self._upload(first) if first else None
         last_uuid = await self._upload(last) if last else None
         reference_uuids = [await self._upload(image) for image in references]
         task = build_video_task(job, task_uuid, first=first_uuid, last=last_uuid, references=reference_uuids)
-        payload = await self._post([task])
+        payload = await self._post([task], idempotent=False)
         return parse_submit(payload, task_uuid, secret=self._secret)
+
+    async def find_submitted(self, job: SubmitJob, *, since: datetime) -> Submitted | None:
+        """`getResponse` for the job's taskUUID: the task in whatever state it is, None when Runware knows
+        no such task (HTTP 404; UNCONFIRMED: an unknown UUID might also answer an empty `data`, which
+        reads as running and ends at the hard timeout)."""
+        try:
+            return Submitted(job.request_id, await self.status(job.request_id))
+        except NotFoundError:
+            return None
 
     async def status(self, task_id: str) -> TaskStatus:
         def classify_poll(response: HttpResponse) -> ProviderError:
@@ -477,7 +514,9 @@ class RunwareProvider(VideoProvider):
 
         try:
             payload = await self._post(
-                [{"taskType": "getResponse", "taskUUID": task_id}], classify_with=classify_poll
+                [{"taskType": "getResponse", "taskUUID": task_id}],
+                classify_with=classify_poll,
+                idempotent=True,
             )
         except _TaskFailed as outcome:
             payload = outcome.payload

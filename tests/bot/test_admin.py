@@ -218,6 +218,27 @@ async def test_stats_count_generations_by_status_and_model_and_stars_revenue(rig
     assert day.startswith("📊 Last 24 hours") and month.startswith("📊 Last 30 days")
 
 
+@pytest.mark.parametrize(
+    ("language", "line"),
+    [
+        ("en", "⚠️ Uncertain submits: 2 generations refunded without knowing whether the provider made"),
+        ("ru", "⚠️ Неясная отправка: 2 генерации с возвратом кредитов, хотя провайдер мог создать"),
+        ("zh", "⚠️ 提交结果不确定：2 次生成已退款，服务商可能已创建（并计费）任务"),
+    ],
+)
+async def test_stats_count_uncertain_submits_in_the_admins_language(
+    rig: Rig, polling: None, language: str, line: str
+) -> None:
+    rig.clock.now = datetime.now(UTC)
+    await rig.store.ensure_user(ADMIN, language=language)
+    await rig.fund()
+    for n in range(3):
+        generation = await rig.order(f"video {n}", model="demo")
+        await rig.generations.fail(generation.id, code="uncertain_submit" if n else "provider_failed")
+    day, month = (await command(rig, "/stats")).split("\n\n")
+    assert line in day and line in month
+
+
 def test_provider_cost_uses_the_routes_prices_for_produced_videos() -> None:
     models = {m.key: m for m in load_catalog(CATALOG).models}
     clip = models["clip"]

@@ -117,7 +117,7 @@ async def test_scheduler_ticks_log_nothing_at_info_and_write_the_heartbeat(
 ) -> None:
     caplog.set_level(logging.INFO)
     settings = rig.settings.model_copy(update={"poll_interval_seconds": 0.25})
-    scheduler = build_scheduler(rig.poller, rig.services.retention, settings)
+    scheduler = build_scheduler(rig.poller, rig.services.retention, rig.services.notices, settings)
     runs: Counter[str] = Counter()
     enough = asyncio.Event()
 

@@ -132,6 +132,51 @@ async def test_happy_path_to_delivery(
     assert (await backend.store.get_user(1)).balance == 95  # type: ignore[union-attr]
 
 
+async def test_a_create_is_recorded_once_before_it_is_sent(
+    backend: BackendUnderTest, service: GenerationService, clock: Clock
+) -> None:
+    """One create on record at a time, only while queued; a refused one is forgotten; a produced result
+    kept at mark_running; an uncertain one refunded and counted in /stats."""
+    await funded(backend)
+    created = await service.create(user_id=1, chat_id=1, request=DEMO)
+    assert isinstance(created, GenerationCreated)
+    gen_id = created.generation.id
+    assert created.generation.submit_request_id is None and created.generation.submit_started_at is None
+    started = await service.begin_submit(
+        gen_id, request_id="R1", provider="demo", provider_model_id="demo-clip"
+    )
+    assert started is not None and started.status is GenerationStatus.QUEUED
+    assert (started.submit_request_id, started.submit_started_at) == ("R1", clock.now)
+    assert (started.route_provider, started.route_model_id) == ("demo", "demo-clip")
+    again = await service.begin_submit(
+        gen_id, request_id="R2", provider="demo", provider_model_id="demo-clip"
+    )
+    assert again is None, "a second create waits until the first is settled"
+    await service.end_submit(gen_id, request_id="R2")  # not the create on record: nothing happens
+    assert (await backend.store.get_generation(gen_id)).submit_request_id == "R1"  # type: ignore[union-attr]
+    await service.end_submit(gen_id, request_id="R1")
+    assert (await backend.store.get_generation(gen_id)).submit_request_id is None  # type: ignore[union-attr]
+    assert await service.begin_submit(gen_id, request_id="R3", provider="demo", provider_model_id="demo-clip")
+    running = await service.mark_running(
+        gen_id,
+        provider="demo",
+        provider_model_id="demo-clip",
+        task_id="T1",
+        provider_result="https://cdn/v.mp4",
+    )
+    assert running is not None and running.provider_result == "https://cdn/v.mp4"
+    assert running.submit_request_id == "R3", "the record of the create stays with the generation"
+    assert await service.begin_submit(gen_id, request_id="R4", provider="demo", provider_model_id="x") is None
+
+    other = await service.create(user_id=1, chat_id=1, request=DEMO)
+    assert isinstance(other, GenerationCreated)
+    await service.begin_submit(other.generation.id, request_id="R5", provider="demo", provider_model_id="d")
+    assert isinstance(await service.fail(other.generation.id, code="uncertain_submit"), Refunded)
+    figures = await backend.store.stats(since=clock.now - timedelta(minutes=1))
+    assert figures.uncertain_submits == 1
+    assert (await backend.store.stats(since=clock.now + timedelta(minutes=1))).uncertain_submits == 0
+
+
 async def test_failure_refunds_exactly_once(backend: BackendUnderTest, service: GenerationService) -> None:
     await funded(backend)
     created = await service.create(user_id=1, chat_id=1, request=DEMO)

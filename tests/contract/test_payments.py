@@ -10,6 +10,7 @@ import pytest
 
 from services.catalog import load_catalog
 from services.generations import GenerationService
+from services.notices import Notices
 from services.payments import (
     CURRENCY,
     CheckoutRefused,
@@ -78,7 +79,9 @@ def generations(backend: BackendUnderTest, settings: Settings) -> GenerationServ
 
 @pytest.fixture
 def payments(backend: BackendUnderTest, generations: GenerationService, settings: Settings) -> Payments:
-    return Payments(backend.store, Wallet(backend.store), generations, settings)
+    return Payments(
+        backend.store, Wallet(backend.store), generations, settings, Notices(backend.store, owner="test")
+    )
 
 
 def order_for(generations: GenerationService, settings: Settings, request: VideoRequest = DEMO) -> StarsOrder:

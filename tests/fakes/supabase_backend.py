@@ -166,7 +166,8 @@ async def _wipe_live() -> None:
         async with conn.transaction():
             await conn.execute("set local session_replication_role = replica")
             await conn.execute(
-                "truncate public.ledger, public.generations, public.payments, public.wallets, public.users"
+                "truncate public.ledger, public.generations, public.payments, public.wallets, public.users,"
+                " public.outbox, public.video_uploads, public.telegram_updates, public.fsm_states"
             )
     finally:
         await conn.close()

@@ -13,8 +13,9 @@ Tests run the bot's real HTTP client against it, so it has to answer the way Tel
 * state a test can assert on: every call (`requests`, `calls_of`, `wait_for`), the messages of every
   chat as last sent or edited (`messages`), stored files (`files`, downloadable at
   `/file/bot{token}/{file_path}`), bot commands per scope and language, callback answers;
-* a user side (`send_text`, `send_user_message`, `press`, `add_user_file`) that queues updates for the
-  long-polling getUpdates, and scripted trouble (`fail_next`, `block`).
+* a user side (`send_text`, `send_user_message`, `press`, `add_user_file`, `pay`, `charge`) that queues
+  updates for the long-polling getUpdates, and scripted trouble (`fail_next`, `block`, `on_confirm`);
+* the bot's Stars: charges, refunds and their transactions (getStarTransactions).
 
 Deliberately not simulated: flood limits by rate (inject 429s with `fail_next` instead), HTML/Markdown
 parsing (texts are stored and measured as sent), chats the user never opened, inline messages.
@@ -192,6 +193,7 @@ class _Failure:
     retry_after: int | None
     remaining: int
     chat_id: int | None
+    applied: bool = False
 
 
 Handler = Callable[[ApiCall], Awaitable[Any]]
@@ -236,6 +238,12 @@ class FakeTelegram:
         self.invoice_payloads: dict[tuple[int, int], str] = {}
         self.pre_checkout_answers: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
+        #: The bot's Stars transactions, oldest first, as getStarTransactions lists them.
+        self.star_transactions: list[dict[str, Any]] = []
+        #: Update ids confirmed by a getUpdates offset, in order; `on_confirm` is called with each one
+        #: before that getUpdates is answered (a test can kill the bot right there).
+        self.confirmed: list[int] = []
+        self.on_confirm: Callable[[dict[str, Any]], Awaitable[None] | None] | None = None
         self._charge_numbers = itertools.count(1)
         self._failures: list[_Failure] = []
         self._changed = asyncio.Condition()
@@ -270,6 +278,7 @@ class FakeTelegram:
                 "sendInvoice": self._send_invoice,
                 "answerPreCheckoutQuery": self._answer_pre_checkout_query,
                 "refundStarPayment": self._refund_star_payment,
+                "getStarTransactions": self._get_star_transactions,
             }.items()
         }
 
@@ -343,8 +352,12 @@ class FakeTelegram:
         retry_after: int | None = None,
         times: int = 1,
         chat_id: int | None = None,
+        applied: bool = False,
     ) -> None:
         """Make the next `times` calls of `method` (only to `chat_id` if given) fail with this error.
+
+        With `applied` the call is carried out first (the message is in the chat) and only its answer is
+        the error: a 5xx or a lost answer after Telegram did it.
 
         Without a description, 429 reads "Too Many Requests: retry after N" like Telegram's; a
         retry_after always goes out as `parameters.retry_after`, which aiogram turns into
@@ -359,7 +372,9 @@ class FakeTelegram:
                 description = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}.get(
                     error_code, "Internal Server Error"
                 )
-        self._failures.append(_Failure(method.lower(), error_code, description, retry_after, times, chat_id))
+        self._failures.append(
+            _Failure(method.lower(), error_code, description, retry_after, times, chat_id, applied)
+        )
 
     def block(self, user_id: int) -> None:
         """The user blocks the bot: sends, edits and chat actions to them answer 403."""
@@ -497,13 +512,7 @@ class FakeTelegram:
         )
         if answer.get("ok") not in ("true", True):
             return None
-        charge_id = f"stxFAKE{next(self._charge_numbers):08d}"
-        self.charges[charge_id] = {
-            "user_id": user_id,
-            "total_amount": invoice["total_amount"],
-            "invoice_payload": payload,
-            "refunded": False,
-        }
+        charge_id = self.charge(user_id, total_amount=invoice["total_amount"], payload=payload)
         paid = {
             "currency": invoice["currency"],
             "total_amount": invoice["total_amount"],
@@ -513,6 +522,33 @@ class FakeTelegram:
         }
         await self.send_user_message(user_id, {"successful_payment": paid})
         return charge_id
+
+    def charge(self, user_id: int, *, total_amount: int, payload: str) -> str:
+        """Telegram takes the user's Stars: a charge and its transaction, without any update. `pay` sends
+        the update after it; alone it is a payment whose update the bot confirmed and then lost."""
+        charge_id = f"stxFAKE{next(self._charge_numbers):08d}"
+        self.charges[charge_id] = {
+            "user_id": user_id,
+            "total_amount": total_amount,
+            "invoice_payload": payload,
+            "refunded": False,
+        }
+        self._star_transaction(charge_id, "source")
+        return charge_id
+
+    def _star_transaction(self, charge_id: str, side: Literal["source", "receiver"]) -> None:
+        """A StarTransaction: incoming from the payer (`source`), or a refund to them (`receiver`), which
+        keeps the charge's id."""
+        charge = self.charges[charge_id]
+        partner = {
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": self.user(charge["user_id"]),
+            "invoice_payload": charge["invoice_payload"],
+        }
+        self.star_transactions.append(
+            {"id": charge_id, "amount": charge["total_amount"], "date": int(time.time()), side: partner}
+        )
 
     def add_user_file(self, data: bytes, *, mime_type: str, file_name: str | None = None) -> str:
         """Store a file as if a user had sent it and return its file_id (for getFile and downloads).
@@ -544,10 +580,15 @@ class FakeTelegram:
             call.params, call.files = await self._read_params(request)
             if known is None:
                 raise ApiError(404, "Not Found: method not found")
-            self._injected_failure(call)
+            failure = self._injected_failure(call)
+            if failure is not None and not failure.applied:
+                raise _failure_error(failure)
             if call.method.lower().startswith(CHAT_WRITING_PREFIXES) and _as_int(call.params) in self.blocked:
                 raise ApiError(403, BLOCKED)
             call.result = await known[1](call)
+            if failure is not None:  # carried out, then answered with the error
+                call.result = None
+                raise _failure_error(failure)
         except ApiError as error:
             call.error_code, call.description = error.code, error.description
             await self._record(call)
@@ -617,7 +658,8 @@ class FakeTelegram:
             files[name] = UploadedFile(name, part.filename, content_type, size, b"".join(chunks))
         return fields, files
 
-    def _injected_failure(self, call: ApiCall) -> None:
+    def _injected_failure(self, call: ApiCall) -> _Failure | None:
+        """The scripted failure this call meets, if any (counted)."""
         chat_id = _as_int(call.params)
         for failure in self._failures:
             if failure.method != call.method.lower():
@@ -627,8 +669,8 @@ class FakeTelegram:
             failure.remaining -= 1
             if failure.remaining <= 0:
                 self._failures.remove(failure)
-            parameters = {"retry_after": failure.retry_after} if failure.retry_after is not None else None
-            raise ApiError(failure.error_code, failure.description, parameters)
+            return failure
+        return None
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         """`GET /file/bot{token}/{file_path}`: the bytes of a stored file, 404 otherwise."""
@@ -745,6 +787,12 @@ class FakeTelegram:
             if offset < 0:
                 del self.updates[: max(len(self.updates) + offset, 0)]
             elif offset:
+                for update in [u for u in self.updates if u["update_id"] < offset]:
+                    self.confirmed.append(update["update_id"])
+                    if self.on_confirm is not None:
+                        hooked = self.on_confirm(update)
+                        if hooked is not None:
+                            await hooked
                 self.updates[:] = [u for u in self.updates if u["update_id"] >= offset]
             if not self.updates and timeout > 0:
                 self.polls_waiting += 1
@@ -993,6 +1041,7 @@ class FakeTelegram:
         if charge["refunded"]:
             raise ApiError(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
         charge["refunded"] = True
+        self._star_transaction(str(params["telegram_payment_charge_id"]), "receiver")
         refunded = {
             "currency": "XTR",
             "total_amount": charge["total_amount"],
@@ -1001,6 +1050,19 @@ class FakeTelegram:
         }
         await self.send_user_message(charge["user_id"], {"refunded_payment": refunded})
         return True
+
+    async def _get_star_transactions(self, call: ApiCall) -> Any:
+        """Oldest first, `offset` skipped, at most `limit` (1-100, default 100): #getstartransactions."""
+        try:
+            offset = int(call.params.get("offset") or 0)
+            limit = int(call.params.get("limit") or 100)
+        except ValueError:
+            raise ApiError(400, "Bad Request: invalid offset or limit") from None
+        if offset < 0 or not 1 <= limit <= 100:
+            raise ApiError(
+                400, "Bad Request: LIMIT_INVALID" if offset >= 0 else "Bad Request: OFFSET_INVALID"
+            )
+        return {"transactions": self.star_transactions[offset : offset + limit]}
 
     async def _get_file(self, call: ApiCall) -> Any:
         stored = self.files.get(str(call.params.get("file_id", "")))
@@ -1016,6 +1078,11 @@ class FakeTelegram:
         if stored.size:
             result["file_size"] = stored.size
         return result
+
+
+def _failure_error(failure: _Failure) -> ApiError:
+    parameters = {"retry_after": failure.retry_after} if failure.retry_after is not None else None
+    return ApiError(failure.error_code, failure.description, parameters)
 
 
 def _wire_value(name: str, value: Any) -> Any:

@@ -20,12 +20,15 @@ from bot.i18n import Translator
 from bot.telegram_retry import RetryRequests
 from services.catalog import Catalog, load_catalog
 from services.generations import GenerationService
+from services.http import ProviderHttp
 from services.poller import Poller
 from services.providers.base import VideoProvider
 from services.providers.demo import DemoProvider
 from services.providers.kie import KieVeoProvider
+from services.providers.laozhang_chat import LaoZhangChatProvider
 from services.providers.openai_videos import OpenAIVideosProvider, bearer_http
 from services.providers.registry import Providers
+from services.providers.runware import RunwareProvider
 from services.settings import Settings
 from services.video_request import VideoRequest
 from storage.interfaces import MediaStore, Store
@@ -146,14 +149,28 @@ class Rig:
         return poller
 
 
-def adapter_factory(settings: Settings, sleeps: Sleeps) -> Callable[[str], VideoProvider]:
-    """Real adapters whose transport backoff is recorded instead of slept."""
+def adapter_factory(
+    settings: Settings, sleeps: Sleeps, read_timeout: float | None = None
+) -> Callable[[str], VideoProvider]:
+    """Real adapters whose transport backoff is recorded instead of slept; `read_timeout` (seconds, the
+    adapters' own default when None) lets a test stall a provider without waiting a minute."""
+    timeouts = {} if read_timeout is None else {"read_timeout": read_timeout}
 
     def build(key: str) -> VideoProvider:
         if key in ("openai", "laozhang"):
             config = settings.provider(key)
             secret = WEBHOOK_SECRET if key == "openai" else None
-            return OpenAIVideosProvider(config, http=bearer_http(config, sleep=sleeps), webhook_secret=secret)
+            http = bearer_http(config, sleep=sleeps, **timeouts)
+            return OpenAIVideosProvider(config, http=http, webhook_secret=secret)
+        if key == "laozhang_chat":
+            config = settings.provider("laozhang")
+            return LaoZhangChatProvider(config, http=bearer_http(config, sleep=sleeps, **timeouts))
+        if key == "runware":
+            config = settings.provider("runware")
+            assert config.api_key is not None
+            auth = {"Authorization": f"Bearer {config.api_key.get_secret_value()}"}
+            http = ProviderHttp("runware", config.base_url, auth_headers=auth, sleep=sleeps, **timeouts)
+            return RunwareProvider(config, http=http)
         if key == "demo":
             return DemoProvider(settings.provider("demo"), delay_seconds=settings.demo_delay_seconds)
         if key == "kie" and settings.kie_webhook_hmac_key is not None:
@@ -166,7 +183,8 @@ def adapter_factory(settings: Settings, sleeps: Sleeps) -> Callable[[str], Video
 
 @pytest.fixture
 def rig_settings() -> dict[str, Any]:
-    """Overrides a test module (or a test, via indirect use) may change before the rig starts."""
+    """Overrides a test module (or a test, via indirect use) may change before the rig starts: settings,
+    plus `telegram` (FakeTelegram options), `catalog_path` and `provider_read_timeout` (seconds)."""
     return {}
 
 
@@ -175,13 +193,15 @@ async def rig(
     make_settings: Callable[..., Settings], tmp_path: Path, rig_settings: dict[str, Any], rig_backend: str
 ) -> AsyncIterator[Rig]:
     telegram = FakeTelegram(TOKEN, **rig_settings.pop("telegram", {}))
+    catalog_path = rig_settings.pop("catalog_path", CATALOG)
+    read_timeout = rig_settings.pop("provider_read_timeout", None)
     openai = FakeOpenAIVideos("sk-openai-test-key-000000")
     laozhang = FakeOpenAIVideos("sk-laozhang-test-key-0000")
     for server in (telegram, openai, laozhang):
         await server.start()
     settings = make_settings(
         telegram_api_url=telegram.url,
-        catalog_path=CATALOG,
+        catalog_path=catalog_path,
         openai_api_key=openai.api_key,
         openai_base_url=f"{openai.url}/v1",
         laozhang_api_key=laozhang.api_key,
@@ -198,9 +218,9 @@ async def rig(
     )
     clock = Clock()
     store, media = await open_rig_backend(rig_backend, settings)  # sqlite and supabase (tests/fakes)
-    catalog = load_catalog(CATALOG)
+    catalog = load_catalog(catalog_path)
     provider_sleeps, telegram_sleeps = Sleeps(), Sleeps()
-    providers = Providers(settings, factory=adapter_factory(settings, provider_sleeps))
+    providers = Providers(settings, factory=adapter_factory(settings, provider_sleeps, read_timeout))
     bot = Bot(TOKEN, session=LoopbackSession(api=TelegramAPIServer.from_base(telegram.url)))
     bot.session.middleware(RetryRequests(sleep=telegram_sleeps))
     services = build_container(

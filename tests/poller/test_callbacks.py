@@ -10,19 +10,35 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from aiohttp import web as web_types
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.web import build_web_app
 from storage.records import Generation, GenerationStatus, LedgerKind
-from tests.fakes.providers.kie import callback_signature
+from tests.fakes.providers.kie import FakeKie, callback_signature
 from tests.poller.conftest import USER, WEBHOOK_SECRET, Rig
 
 KIE_HMAC = "kie-hmac-key-for-tests"
 
 
 @pytest.fixture
-def rig_settings() -> dict[str, Any]:
-    return {"kie_api_key": "kie-test-key", "kie_webhook_hmac_key": KIE_HMAC}
+async def kie() -> AsyncIterator[FakeKie]:
+    fake = FakeKie()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture
+def rig_settings(kie: FakeKie) -> dict[str, Any]:
+    return {
+        "kie_api_key": kie.api_key,
+        "kie_base_url": kie.url,
+        "kie_upload_base_url": kie.upload_url,
+        "kie_webhook_hmac_key": KIE_HMAC,
+    }
 
 
 @pytest.fixture
@@ -91,7 +107,7 @@ async def test_a_callback_racing_a_poll_leaves_the_work_to_the_poll(
     await rig.openai.download_held.wait()
     headers, body = rig.openai.webhook(task_id, "video.completed", WEBHOOK_SECRET, timestamp=int(time.time()))
     event = rig.providers.for_key("openai").parse_callback(headers, body)
-    await rig.poller.on_callback("openai", event.task_id, event.status)  # what the web app runs, awaited
+    await rig.poller.on_callback("openai", event.task_id)  # what the web app runs, awaited
     assert rig.telegram.calls_of("sendVideo") == []
     rig.openai.hold_download.set()
     await polling
@@ -202,3 +218,58 @@ async def test_health_and_signed_media_links(rig: Rig, web: TestClient[Any, Any]
     assert response.status == 200 and await response.read() == rig.openai.video_bytes
     assert (await web.get(local.replace("sig=", "sig=x"))).status == 403
     assert (await web.get(f"/media/{path}")).status == 403
+
+
+async def test_a_signed_kie_callback_with_a_forged_body_cannot_choose_the_outcome(
+    rig: Rig, web: TestClient[Any, Any], kie: FakeKie
+) -> None:
+    """KIE signs taskId + timestamp only: a captured signature may come with any body. The outcome and
+    the result URL come from record-info, so a forged "success" cannot deliver the sender's video."""
+    fetched: list[str] = []
+
+    async def evil(request: web_types.Request) -> web_types.Response:
+        fetched.append(request.path)
+        return web_types.Response(body=b"not the user's video", content_type="video/mp4")
+
+    attacker = web_types.Application()
+    attacker.router.add_get("/{name}", evil)
+    async with TestClient(TestServer(attacker)) as evil_site:
+        await rig.fund()
+        kie.script.polls = 10_000  # still running whenever record-info is asked
+        generation = await rig.order(model="veo")
+        await rig.poller.tick()
+        task_id = (await rig.get(generation.id)).provider_task_id or ""
+        assert task_id in kie.tasks
+        path = f"/callbacks/kie/{rig.settings.callback_token('kie')}"
+        stamp = str(int(time.time()))
+        signed = {
+            "X-Webhook-Timestamp": stamp,
+            "X-Webhook-Signature": callback_signature(KIE_HMAC, task_id, stamp),
+        }
+        forged = {
+            "code": 200,
+            "msg": "success",
+            "data": {
+                "taskId": task_id,
+                "info": {"resultUrls": [str(evil_site.make_url("/evil.mp4"))], "resolution": "720p"},
+            },
+        }
+        assert (await web.post(path, data=json.dumps(forged).encode(), headers=signed)).status == 200
+        await rig.poller.drain()
+        assert (await rig.get(generation.id)).status is GenerationStatus.RUNNING, "record-info says running"
+
+        kie.script.outcome, kie.tasks[task_id].script.outcome = "failed", "failed"
+        kie.tasks[task_id].polls = kie.tasks[task_id].script.polls = 0  # done at the next record-info
+        failed = {"code": 501, "msg": "internal error", "data": {"taskId": task_id}}
+        assert (await web.post(path, data=json.dumps(failed).encode(), headers=signed)).status == 200
+        await rig.poller.drain()
+        assert (await rig.get(generation.id)).status is GenerationStatus.FAILED
+
+        assert (await web.post(path, data=json.dumps(forged).encode(), headers=signed)).status == 200
+        await rig.poller.drain()
+    done = await rig.get(generation.id)
+    assert done.status is GenerationStatus.FAILED and done.result_path is None, "the refund stands"
+    assert fetched == [], "the sender's URL is never fetched"
+    assert rig.telegram.calls_of("sendVideo") == []
+    assert await rig.balance() == 100
+    assert kie.endpoint_calls("record-info"), "every callback was checked against record-info"

@@ -100,12 +100,12 @@ async def test_scheduler_runs_ticks_without_overlap_and_stop_releases_leases(rig
     rig.openai.polls_to_complete = 10_000
     await rig.fund()
     generation = await rig.order()
-    scheduler = build_scheduler(rig.poller, rig.services.retention, rig.settings)
+    scheduler = build_scheduler(rig.poller, rig.services.retention, rig.services.notices, rig.settings)
     assert isinstance(scheduler, AsyncIOScheduler)
     scheduler.start()  # inside the running loop, as the bot does
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"poll", "hard-timeouts", "heartbeat", "media-retention"}
+        assert set(jobs) == {"poll", "hard-timeouts", "notices", "heartbeat", "media-retention"}
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values()), "ticks never overlap"
         submitted = await rig.telegram.wait_for(lambda t: t.calls_of("sendMessage"))
         assert submitted, "the first tick ran at start and submitted the generation"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,18 @@ async def test_progress_rises_then_succeeds_and_survives_a_restart(
     assert done.state is TaskState.SUCCEEDED
     assert done.result is not None
     assert done.result.url == f"demo://{submitted.task_id}"
+
+
+async def test_a_create_cut_off_by_a_restart_is_found_from_its_time(
+    config: ProviderConfig, clock: Clock
+) -> None:
+    """Nothing upstream to pay for: the task a create sent at `since` made is rebuilt, outcome and all."""
+    demo = provider(config, clock)
+    assert demo.finds_submitted
+    found = await demo.find_submitted(job("noresult"), since=datetime.fromtimestamp(START, UTC))
+    assert found is not None and parse_task_id(found.task_id) == (START, NO_RESULT)
+    clock.now += DELAY
+    assert (await demo.status(found.task_id)).error_code == "no_video"
 
 
 @pytest.mark.parametrize(

@@ -541,11 +541,29 @@ async def test_rai_filtered_completion_is_a_content_policy_failure(
 async def test_operation_error_is_a_failure_with_code_and_message(
     fake: FakeGemini, provider: GeminiVeoProvider
 ) -> None:
+    """INTERNAL is Google's own failure: the next route may still make the video (item 3 of issue 13)."""
     fake.script(Outcome("error", error_code=13, error_message="Internal error while generating"))
     _, seen = await run(provider, job())
     assert seen[-1] == TaskStatus(
-        TaskState.FAILED, error_code="INTERNAL", error_message="Internal error while generating"
+        TaskState.FAILED,
+        error_code="INTERNAL",
+        error_message="Internal error while generating",
+        provider_fault=True,
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "fault"),
+    [
+        (4, "Deadline exceeded", True),
+        (14, "The service is currently unavailable", True),
+        (3, "Invalid argument: durationSeconds", False),
+        (13, "Your prompt violates our usage guidelines", False),  # content policy wins
+    ],
+)
+def test_which_operation_errors_are_googles_own(code: int, message: str, fault: bool) -> None:
+    status = parse_status({"name": "op", "done": True, "error": {"code": code, "message": message}})
+    assert status.state is TaskState.FAILED and status.provider_fault is fault
 
 
 async def test_finished_without_a_video(fake: FakeGemini, provider: GeminiVeoProvider) -> None:

@@ -29,6 +29,7 @@ from services.providers.base import (
     TaskStatus,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
 )
 from services.providers.descriptor import ProviderConfig
 from services.providers.kie import (
@@ -881,7 +882,11 @@ async def test_envelope_429_on_a_poll_is_reported_not_slept(
 
 
 async def test_5xx_is_retried_then_reported(fake: FakeKie, provider: KieVeoProvider, sleeps: Sleeps) -> None:
-    fake.fail("generate", Fault(502, "Bad gateway", http_status=502, envelope=False), times=2)
+    """A create is sent again only after a 503 (KIE took nothing); reads are retried after any 5xx.
+
+    (This test used to retry a create after 502s: a 502 may follow the task's creation, see below.)
+    """
+    fake.fail("generate", Fault(503, "Service unavailable", http_status=503, envelope=False), times=2)
     submitted = await provider.submit(make_job())
     assert len(sleeps) == 2
     fake.fail("record-info", Fault(500, "Server error", http_status=500), times=4)
@@ -889,6 +894,38 @@ async def test_5xx_is_retried_then_reported(fake: FakeKie, provider: KieVeoProvi
         await provider.status(submitted.task_id)
     assert caught.value.failover
     assert len(fake.endpoint_calls("record-info")) == 4
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(502, "Bad gateway", http_status=502, envelope=False),
+        Fault(500, "Server error", http_status=500),
+        Fault(500, "Server error"),  # HTTP 200, envelope code 500
+    ],
+)
+async def test_a_create_answered_with_a_server_error_is_uncertain_and_not_resent(
+    fake: FakeKie, provider: KieVeoProvider, sleeps: Sleeps, fault: Fault
+) -> None:
+    fake.fail("generate", fault)
+    with pytest.raises(UncertainSubmitError):
+        await provider.submit(make_job())
+    assert len(fake.endpoint_calls("generate")) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(200, "an HTML page with HTTP 200", envelope=False),
+        Fault(200, "success"),  # code 200 without data.taskId
+    ],
+)
+async def test_an_unreadable_create_answer_is_uncertain(
+    fake: FakeKie, provider: KieVeoProvider, fault: Fault
+) -> None:
+    fake.fail("generate", fault)
+    with pytest.raises(UncertainSubmitError):
+        await provider.submit(make_job())
 
 
 async def test_1080p_step_errors(fake: FakeKie, provider: KieVeoProvider) -> None:
@@ -1091,3 +1128,13 @@ async def test_failure_callbacks(
     (event,) = target.events
     assert event.status is not None
     expect.check(event.status)
+
+
+@pytest.mark.parametrize(("code", "fault"), [(500, True), (501, False), (400, False)])
+def test_kies_own_internal_error_or_timeout_is_a_provider_fault(code: int, fault: bool) -> None:
+    """errorCode/callback code 500 is KIE's "internal error/timeout": the next route may make the video."""
+    data = {"taskId": "t1", "successFlag": 2, "errorCode": code, "errorMessage": "something went wrong"}
+    record = parse_record({"code": 200, "msg": "success", "data": data})
+    callback = parse_callback_status({"code": code, "msg": "something went wrong", "data": {"taskId": "t1"}})
+    for status in (record, callback):
+        assert status.state is TaskState.FAILED and status.provider_fault is fault

@@ -1,5 +1,6 @@
 """LaoZhang's legacy chat-completions video mode: link extraction and body building table-driven, then the
-real adapter against the fake gateway (one synchronous call, never retried, link on another host)."""
+real adapter against the fake gateway (one synchronous call, never sent twice once it may have been
+billed, link on another host)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from services.providers.base import (
     TaskStatus,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
 )
 from services.providers.descriptor import ProviderConfig
 from services.providers.laozhang_chat import (
@@ -142,9 +144,10 @@ def test_parse_chat_reply_reads_text_parts() -> None:
         (reply("", "content_filter"), ContentPolicyError),
         (reply("Generation failed, please try again later."), UnavailableError),
         (reply(None), UnavailableError),
-        ({"choices": []}, UnavailableError),
-        ({"error": "odd"}, UnavailableError),
-        (None, UnavailableError),
+        # No message at all: the call was billed and may have made a video nobody can find.
+        ({"choices": []}, UncertainSubmitError),
+        ({"error": "odd"}, UncertainSubmitError),
+        (None, UncertainSubmitError),
     ],
 )
 def test_parse_chat_reply_without_a_link(payload: Any, kind: type[Exception]) -> None:
@@ -193,7 +196,8 @@ async def test_a_synchronous_generation_is_finished_at_submit(
         result is not None and result.url.startswith(f"{fake.cdn_url}/files/") and result.url.endswith(".mp4")
     )
     assert fake.requests[0].json["stream"] is False and fake.requests[0].json["model"] == "veo-3.1-fast"
-    assert await provider.status(submitted.task_id) == submitted.status
+    with pytest.raises(NotFoundError):  # nothing to ask later: the submission records the result
+        await provider.status(submitted.task_id)
     assert await collect(provider, submitted.status) == fake.video_bytes
     assert "Authorization" not in fake.cdn_requests[0]  # the key stays on the API host
 
@@ -235,23 +239,32 @@ async def test_reply_without_a_video(fake: FakeOpenAIVideos, provider: LaoZhangC
     assert caught.value.failover and caught.value.code == "no_video"
 
 
-async def test_429_is_reported_with_its_hint_and_not_retried(
+async def test_429_is_a_refusal_waited_out_and_sent_again(
     fake: FakeOpenAIVideos, provider: LaoZhangChatProvider, sleeps: Sleeps
 ) -> None:
+    """A 429 says LaoZhang took (and billed) nothing. (This test used to assert no retry at all.)"""
     fake.fail_next("chat", 429, code="rate_limit_exceeded", headers={"Retry-After": "9"})
+    assert (await provider.submit(make_job())).status.state is TaskState.SUCCEEDED
+    assert sleeps == [9.0] and len(fake.requests) == 1  # the refusal came before the handler recorded it
+
+
+async def test_a_long_429_hint_is_handed_back_without_sending_again(
+    fake: FakeOpenAIVideos, provider: LaoZhangChatProvider, sleeps: Sleeps
+) -> None:
+    fake.fail_next("chat", 429, code="rate_limit_exceeded", headers={"Retry-After": "90"})
     with pytest.raises(RateLimitedError) as caught:
         await provider.submit(make_job())
-    assert caught.value.retry_after == 9.0
-    assert sleeps == [] and len(fake.requests) == 0  # refused before the handler recorded it
+    assert caught.value.retry_after == 90.0
+    assert sleeps == [] and fake.hits["chat"] == 1
 
 
 async def test_5xx_is_not_retried_because_the_call_may_be_billed(
     fake: FakeOpenAIVideos, provider: LaoZhangChatProvider, sleeps: Sleeps
 ) -> None:
     fake.fail_next("chat", 500, code="server_error")
-    with pytest.raises(UnavailableError):
+    with pytest.raises(UncertainSubmitError):
         await provider.submit(make_job())
-    assert sleeps == []
+    assert sleeps == [] and fake.hits["chat"] == 1
     assert (await provider.submit(make_job())).status.state is TaskState.SUCCEEDED  # the next call works
 
 

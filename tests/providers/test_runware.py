@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -31,6 +32,7 @@ from services.providers.base import (
     TaskStatus,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
 )
 from services.providers.descriptor import ProviderConfig
 from services.providers.runware import (
@@ -51,6 +53,7 @@ from tests.fakes.providers.runware import VIDEO, FakeRunware, Script
 from tests.fakes.sleeps import Sleeps
 
 KEY = "rw-test-key"
+SENT = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TASK = "2f1c7f2e-5d1b-4c3a-9e8f-0a1b2c3d4e5f"
 PNG = InputImage(b"\x89PNG\r\n\x1a\nfirst", "image/png", 1280, 720)
 JPEG = InputImage(b"\xff\xd8\xff\xe0last", "image/jpeg", 1280, 720)
@@ -403,6 +406,10 @@ def test_parse_submit() -> None:
         parse_submit(errors("contentModeration", "prompt rejected"), TASK)
     with pytest.raises(OutOfBalanceError):
         parse_submit(errors("insufficientCredits", "no money"), TASK)
+    other = str(uuid.uuid4())
+    for unreadable in (None, {}, {"data": []}, {"data": "ok"}, {"data": [{"taskUUID": other}]}):
+        with pytest.raises(UncertainSubmitError):  # Runware may have the task: look it up, never resend
+            parse_submit(unreadable, TASK)
 
 
 @pytest.mark.parametrize(
@@ -627,11 +634,65 @@ async def test_5xx_is_retried_then_succeeds(
     assert [t["taskUUID"] for t in fake.video_tasks()] == [submitted.task_id]
 
 
+async def test_the_client_request_id_is_the_task_uuid(fake: FakeRunware, provider: RunwareProvider) -> None:
+    submitted = await provider.submit(job(request_id=TASK))
+    assert submitted.task_id == TASK and list(fake.tasks) == [TASK]
+
+
+@pytest.mark.parametrize("made", [True, False])
+async def test_a_malformed_ack_is_uncertain_and_looked_up_by_its_task_uuid(
+    fake: FakeRunware, provider: RunwareProvider, made: bool
+) -> None:
+    fake.break_next_ack("malformed", made=made)
+    with pytest.raises(UncertainSubmitError):
+        await provider.submit(job(request_id=TASK))
+    found = await provider.find_submitted(job(request_id=TASK), since=SENT)
+    assert fake.creates() == 1
+    if made:
+        assert found is not None and found.task_id == TASK and found.status.state is TaskState.RUNNING
+    else:
+        assert found is None
+
+
+async def test_a_stalled_ack_is_uncertain_never_resent_and_found(fake: FakeRunware, sleeps: Sleeps) -> None:
+    http = ProviderHttp(
+        "runware",
+        fake.api_url,
+        auth_headers={"Authorization": f"Bearer {KEY}"},
+        sleep=sleeps,
+        read_timeout=0.2,
+    )
+    adapter = RunwareProvider(config(fake), http=http)
+    try:
+        fake.break_next_ack("stall")
+        with pytest.raises(UncertainSubmitError, match="SocketTimeoutError"):
+            await adapter.submit(job(request_id=TASK))
+        assert fake.creates() == 1 and sleeps == []
+        found = await adapter.find_submitted(job(request_id=TASK), since=SENT)
+    finally:
+        await adapter.close()
+    assert found is not None and found.task_id == TASK
+
+
 async def test_5xx_that_persists_is_unavailable(fake: FakeRunware, provider: RunwareProvider) -> None:
-    fake.fail_next(500, code="internalError", message="boom", times=10)
+    """A 503 refuses the task: sent again, failing over when it persists. (This test used a 500, which
+    may come after the task was made: now an uncertain submit, below.)"""
+    fake.fail_next(503, code="serviceUnavailable", message="busy", times=10)
     with pytest.raises(UnavailableError) as caught:
         await provider.submit(job())
     assert caught.value.failover
+    assert fake.creates() == 4
+
+
+async def test_a_500_on_the_video_task_is_uncertain_but_uploads_are_retried(
+    fake: FakeRunware, provider: RunwareProvider
+) -> None:
+    fake.fail_next(500, code="internalError", message="boom", task_type="imageUpload")
+    fake.fail_next(500, code="internalError", message="boom", task_type="videoInference")
+    with pytest.raises(UncertainSubmitError):
+        await provider.submit(job(mode="i2v", first_frame=PNG))
+    assert fake.creates() == 1
+    assert sum(1 for body in fake.requests for t in body if t.get("taskType") == "imageUpload") == 2
 
 
 @pytest.mark.parametrize(
@@ -806,3 +867,11 @@ async def test_a_missing_key_is_unauthorized(fake: FakeRunware) -> None:
     finally:
         await adapter.close()
     assert "Authorization" not in fake.api_headers[-1]
+
+
+@pytest.mark.parametrize(
+    ("code", "fault"), [("timeout", True), ("internalServerError", True), ("contentModeration", False)]
+)
+def test_a_task_failed_by_a_timeout_or_server_error_is_a_provider_fault(code: str, fault: bool) -> None:
+    status = parse_status({"errors": [{"taskUUID": TASK, "code": code, "message": "the task failed"}]}, TASK)
+    assert status.state is TaskState.FAILED and status.provider_fault is fault

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from services.providers.base import (
     RateLimitedError,
     UnauthorizedError,
     UnavailableError,
+    UncertainSubmitError,
 )
 from storage.errors import MediaTooLargeError
 from tests.fakes.sleeps import Sleeps
@@ -64,12 +66,14 @@ def reply(
 
 
 async def test_5xx_then_success_is_retried_with_backoff(server: tuple[Server, str]) -> None:
+    """A read is retried after any 5xx. (This test used to POST: a create is retried only after a 503
+    now, see the tests below.)"""
     srv, url = server
     srv.script = [reply(503), reply(502), reply(200, {"id": "t1"})]
     sleeps = Sleeps()
     http = client(url, sleeps, backoff_base=1.0)
     try:
-        response = await http.request("POST", "videos", json_body={"a": 1})
+        response = await http.request("GET", "videos", params={"a": "1"})
     finally:
         await http.close()
     assert response.json() == {"id": "t1"}
@@ -79,6 +83,94 @@ async def test_5xx_then_success_is_retried_with_backoff(server: tuple[Server, st
     assert len(sleeps) == 2
     assert 0 <= sleeps[0] <= 1.0
     assert 0 <= sleeps[1] <= 2.0
+
+
+async def test_a_create_is_sent_again_only_after_a_refusal(server: tuple[Server, str]) -> None:
+    """429 and 503 say the provider took nothing: the POST goes again, and a retry-safe POST (a read
+    sent as POST) is retried like a GET."""
+    srv, url = server
+    srv.script = [reply(429, {}, {"Retry-After": "2"}), reply(503), reply(200, {"id": "t1"})]
+    sleeps = Sleeps()
+    http = client(url, sleeps, backoff_base=0)
+    try:
+        assert (await http.request("POST", "videos", json_body={"a": 1})).json() == {"id": "t1"}
+        srv.script = [reply(502), reply(200, {"data": []})]
+        assert (await http.request("POST", "v1", json_body=[], idempotent=True)).json() == {"data": []}
+    finally:
+        await http.close()
+    assert len(srv.seen) == 5 and sleeps[0] == 2.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+async def test_a_server_error_after_a_create_was_sent_is_uncertain(
+    server: tuple[Server, str], status: int
+) -> None:
+    srv, url = server
+    srv.script = [reply(status, {"error": {"message": "upstream died"}}), reply(200, {"id": "t2"})]
+    sleeps = Sleeps()
+    http = client(url, sleeps)
+    try:
+        with pytest.raises(UncertainSubmitError, match="upstream died") as caught:
+            await http.request("POST", "videos", json_body={"a": 1})
+    finally:
+        await http.close()
+    assert len(srv.seen) == 1 and sleeps == []
+    assert caught.value.http_status == status and not caught.value.failover
+
+
+async def test_a_create_that_times_out_after_sending_is_uncertain(server: tuple[Server, str]) -> None:
+    """The server took the request and answers too late: never sent twice. A read is retried."""
+    srv, url = server
+    release = asyncio.Event()
+
+    async def slow(_request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({"id": "late"})
+
+    srv.script = [slow]
+    sleeps = Sleeps()
+    http = client(url, sleeps, read_timeout=0.2, retries=1)
+    try:
+        with pytest.raises(UncertainSubmitError, match="SocketTimeoutError"):
+            await http.request("POST", "videos", json_body={"a": 1})
+        assert len(srv.seen) == 1
+        with pytest.raises(UnavailableError, match="network error"):
+            await http.request("GET", "videos/1")
+    finally:
+        release.set()
+        await http.close()
+    assert len(srv.seen) == 3, "the read was sent twice"
+
+
+async def test_a_create_that_could_not_connect_is_retried() -> None:
+    """A refused connection never reached the provider: the create is sent again (and again fails)."""
+    sleeps = Sleeps()
+    http = client("http://127.0.0.1:9", sleeps, retries=2)  # nothing listens on the discard port
+    try:
+        with pytest.raises(UnavailableError, match="network error: ClientConnectorError"):
+            await http.request("POST", "videos", json_body={"a": 1})
+    finally:
+        await http.close()
+    assert len(sleeps) == 2
+
+
+async def test_a_reset_after_sending_a_create_is_uncertain(server: tuple[Server, str]) -> None:
+    srv, url = server
+
+    async def hang_up(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        assert request.transport is not None
+        request.transport.close()  # the request arrived; the answer never leaves
+        return web.Response()
+
+    srv.script = [hang_up]
+    http = client(url, Sleeps())
+    try:
+        with pytest.raises(UncertainSubmitError, match=r"ServerDisconnectedError|ClientOSError"):
+            await http.request("POST", "videos", json_body={"a": 1})
+    finally:
+        await http.close()
+    assert len(srv.seen) == 1
 
 
 async def test_429_waits_for_retry_after_then_gives_up_typed(server: tuple[Server, str]) -> None:

@@ -64,6 +64,7 @@ COUNTS: dict[tuple[str, str], str] = {
     ("admin-stats-revenue", "refunded"): "payment",
     ("admin-stats-cost", "unpriced"): "video",
     ("admin-stats-users", "count"): "new-user",
+    ("admin-stats-uncertain", "count"): "generation",
     ("refund-notice", "stars"): "star-acc",  # "платёж на 21 звезду"
     ("refund-notice", "debited"): "credit",
     ("refund-notice", "balance"): "credit",

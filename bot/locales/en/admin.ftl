@@ -115,6 +115,10 @@ admin-stats-users = { $count } new { $count ->
         [one] user
        *[other] users
     }
+admin-stats-uncertain = ⚠️ Uncertain submits: { $count } { $count ->
+        [one] generation
+       *[other] generations
+    } refunded without knowing whether the provider made (and billed) a task
 refund-notice = ⭐ Your payment of { $stars } { $stars ->
         [one] Star
        *[other] Stars

@@ -97,6 +97,8 @@ failure-too_large = ❌ The finished video was larger than this bot can store.
 failure-model_unavailable = ❌ This model is no longer available.
 failure-source_unavailable = ❌ The video to extend or remix is no longer available.
 failure-image_unavailable = ❌ Your image could not be read back for the provider.
+failure-uncertain_submit = ❌ The provider did not confirm that it started this video, so it was stopped.
+generation-rerouted = 🔁 The provider failed on its side, so another provider is making your video now, at no extra cost.
 failure-cancelled = Generation cancelled.
 cancel-done = Cancelled. { $credits ->
         [one] { $credits } credit has

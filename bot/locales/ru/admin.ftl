@@ -158,6 +158,12 @@ admin-stats-users = { $count } { $count ->
         [many] новых пользователей
        *[other] нового пользователя
     }
+admin-stats-uncertain = ⚠️ Неясная отправка: { $count } { $count ->
+        [one] генерация
+        [few] генерации
+        [many] генераций
+       *[other] генерации
+    } с возвратом кредитов, хотя провайдер мог создать (и оплатить) задачу
 refund-notice = ⭐ Ваш платёж на { $stars } { $stars ->
         [one] звезду
         [few] звезды

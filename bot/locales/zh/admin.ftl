@@ -45,6 +45,7 @@ admin-stats-cost = 服务商成本 ≈ ${ $usd }{ $unpriced ->
    *[other] （另有 { $unpriced } 个视频在目录中没有价格）
 }
 admin-stats-users = { $count } 位新用户
+admin-stats-uncertain = ⚠️ 提交结果不确定：{ $count } 次生成已退款，服务商可能已创建（并计费）任务
 refund-notice = ⭐ 您支付的 { $stars } 颗星星已退款。{ $debited ->
     [0] 未收回积分。
    *[other] 已收回 { $debited } 积分。

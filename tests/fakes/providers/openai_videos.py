@@ -6,9 +6,13 @@ as an image *file* of exactly `size`, Veo's `duration` equal to `seconds`; failu
 envelope {"error": {"message", "type", "param", "code"}}. Scripts (attributes set before a call):
 
 * `polls_to_complete`: GETs answered `in_progress` before the video is terminal;
-* `outcome`: "completed", "moderation" (failed, moderation_blocked) or "no_reason" (failed, error null);
+* `outcome`: "completed", "moderation" (failed, moderation_blocked), "server_error" (failed on the
+  provider's side) or "no_reason" (failed, error null);
 * prompts containing `blocked_word` are refused at create (400 moderation_blocked), or in a chat reply;
 * `fail_next(endpoint, status, ...)`: answer the next call(s) with an error (429 + retry-after, 5xx ...);
+* `break_next(endpoint, fault, made=...)`: a create or chat call that gets HTML under HTTP 200 or no answer
+  until the client gives up, after the video was made (and billed) or not;
+* `GET /v1/videos` lists videos newest first (cursor pages), with `created_at` from `clock` (Unix seconds);
 * `expired`: /content answers 404 and the chat CDN link 403, like assets past their life;
 * `video_bytes`, `declare_length` (False: chunked, no Content-Length) and `hold_download` (an Event the
   download waits for after its first half: a slow file the test releases).
@@ -27,6 +31,7 @@ import itertools
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,8 +60,9 @@ CHAT_MODELS = frozenset(
 )
 MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
-Endpoint = Literal["create", "extend", "retrieve", "content", "remix", "chat", "cdn"]
-Outcome = Literal["completed", "moderation", "no_reason"]
+Endpoint = Literal["create", "extend", "retrieve", "content", "remix", "chat", "cdn", "list"]
+AnswerFault = Literal["malformed", "stall"]
+Outcome = Literal["completed", "moderation", "server_error", "no_reason"]
 
 
 @dataclass
@@ -71,7 +77,7 @@ class FakeVideo:
     polls_to_complete: int
     polls: int = 0
     remixed_from: str | None = None
-    created_at: int = field(default_factory=lambda: int(time.time()))
+    created_at: int = 0
 
 
 @dataclass
@@ -131,6 +137,8 @@ class FakeOpenAIVideos:
         #: Set when a download reaches `hold_download`: the test knows the client is mid-file.
         self.download_held = asyncio.Event()
         self.chat_reply: str | None = None  # None: a success message with a link to `cdn_url`
+        #: The time the API stamps on new videos (a test sets its own clock).
+        self.clock: Callable[[], float] = time.time
         self.videos: dict[str, FakeVideo] = {}
         self.requests: list[Recorded] = []
         #: Calls per endpoint, refused ones included.
@@ -138,6 +146,7 @@ class FakeOpenAIVideos:
         self.cdn_requests: list[dict[str, str]] = []
         self.downloads_finished = 0
         self._injected: dict[str, list[_Injected]] = {}
+        self._broken: dict[str, list[tuple[AnswerFault, bool]]] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -148,6 +157,7 @@ class FakeOpenAIVideos:
     async def start(self) -> None:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_post("/v1/videos", self._create)
+        app.router.add_get("/v1/videos", self._list)
         app.router.add_post("/v1/videos/extensions", self._extend)
         app.router.add_get("/v1/videos/{id}", self._retrieve)
         app.router.add_get("/v1/videos/{id}/content", self._content)
@@ -185,6 +195,26 @@ class FakeOpenAIVideos:
         self._injected.setdefault(endpoint, []).extend(
             _Injected(status, body, headers or {}) for _ in range(times)
         )
+
+    def break_next(
+        self, endpoint: Literal["create", "chat"], fault: AnswerFault, *, made: bool = True
+    ) -> None:
+        """The next valid call to `endpoint` gets no usable answer: an HTML page under HTTP 200
+        ("malformed"), or nothing until the client gives up ("stall"). `made`: the video was made (and
+        the chat call billed) before the answer broke; otherwise the request was dropped."""
+        self._broken.setdefault(endpoint, []).append((fault, made))
+
+    async def _finish(self, endpoint: str, answer: Callable[[], web.Response]) -> web.Response:
+        """`answer()` (which makes the video), unless `break_next` broke this call."""
+        broken = self._broken.get(endpoint)
+        if not broken:
+            return answer()
+        fault, made = broken.pop(0)
+        if made:
+            answer()
+        if fault == "stall":
+            await asyncio.sleep(3600)  # cancelled when the client hangs up
+        return web.Response(text="<html><body>upstream hiccup</body></html>", content_type="text/html")
 
     def webhook(
         self, video_id: str, event_type: str, secret: str, *, timestamp: int
@@ -270,6 +300,7 @@ class FakeOpenAIVideos:
             status=self.initial_status,
             polls_to_complete=self.polls_to_complete,
             remixed_from=remixed_from,
+            created_at=int(self.clock()),
         )
         self.videos[video.id] = video
         return video
@@ -281,6 +312,11 @@ class FakeOpenAIVideos:
             error = {
                 "code": "moderation_blocked",
                 "message": "Your video was blocked by our moderation system.",
+            }
+        elif video.status == "failed" and video.outcome == "server_error":
+            error = {
+                "code": "server_error",
+                "message": "The server had an error while processing your request.",
             }
         return {
             "id": video.id,
@@ -382,7 +418,31 @@ class FakeOpenAIVideos:
                 )
         if (refused := self._blocked(prompt)) is not None:
             return refused
-        return self._answer(self._new_video(model, prompt, seconds, size, None))
+        return await self._finish(
+            "create", lambda: self._answer(self._new_video(model, prompt, seconds, size, None))
+        )
+
+    async def _list(self, request: web.Request) -> web.Response:
+        """`GET /v1/videos?order=&limit=&after=`: a cursor page of video objects."""
+        if (denied := self._guard(request, "list")) is not None:
+            return denied
+        newest_first = request.query.get("order", "desc") == "desc"
+        videos = sorted(self.videos.values(), key=lambda v: (v.created_at, v.id), reverse=newest_first)
+        after = request.query.get("after")
+        if after is not None:
+            ids = [v.id for v in videos]
+            videos = videos[ids.index(after) + 1 :] if after in ids else []
+        limit = int(request.query.get("limit", "20"))
+        page = [self._object(v) for v in videos[:limit]]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(videos) > limit,
+            }
+        )
 
     async def _extend(self, request: web.Request) -> web.Response:
         if (denied := self._guard(request, "extend")) is not None:
@@ -487,17 +547,16 @@ class FakeOpenAIVideos:
         else:
             link = f"{self.cdn_url}/files/v{next(self._ids)}.mp4"
             text = f"![preview]({link}.jpg)\n\n✅ 视频生成成功\n\n[下载视频]({link})"
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{next(self._ids)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                ],
-            }
-        )
+        reply = {
+            "id": f"chatcmpl-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+        }
+        return await self._finish("chat", lambda: web.json_response(reply))
 
     async def _cdn(self, request: web.Request) -> web.StreamResponse:
         self.cdn_requests.append(dict(request.headers))

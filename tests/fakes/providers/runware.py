@@ -10,7 +10,9 @@ host differs from the API's (a CDN), as in production.
 Scripts (`Script`, queued per `videoInference` task) make a task succeed after N polls, fail for
 content policy or another reason (in `errors[]`, as an item with status "error", with HTTP 200 or
 400), finish without a video, or leave a file that has expired, is slow or is large.
-`fail_next` injects HTTP failures (429 with Retry-After, 5xx, 401/402/403, a 400 moderation refusal).
+`fail_next` injects HTTP failures (429 with Retry-After, 5xx, 401/402/403, a 400 moderation refusal);
+`break_next_ack` answers a `videoInference` with truncated JSON under HTTP 200, or holds the answer past
+any read timeout, after making the task or not; `creates()` counts the video tasks sent.
 UNCONFIRMED details (error codes, the HTTP status of a failed poll, duplicate taskUUID handling)
 follow the reference's best guesses.
 """
@@ -82,6 +84,7 @@ MODEL_COMBOS: dict[str, list[tuple[set[int], set[tuple[int, int]], bool]]] = {
 #: Builds a 400 error entry for one parameter: (code, message, parameter).
 Bad = Callable[[str, str, str], dict[str, Any]]
 Outcome = Literal["success", "content_policy", "error", "error_item", "no_video"]
+AckFault = Literal["malformed", "stall"]
 FileMode = Literal["ok", "expired", "missing", "slow", "large", "large_declared"]
 
 
@@ -93,6 +96,7 @@ class Script:
     running_status: str = "processing"  #: or pending/queued/scheduled/waiting, or "" for empty data
     outcome: Outcome = "success"
     failure_http_status: int = 200  #: a failed task's poll answers with this status
+    error_code: str = "providerError"  #: the code of an "error" outcome (e.g. "timeout")
     url_field: str = "videoURL"  #: or "mediaURL"
     file: FileMode = "ok"
 
@@ -124,6 +128,10 @@ class FakeRunware:
     api_headers: list[dict[str, str]] = field(default_factory=list)
     file_headers: list[dict[str, str]] = field(default_factory=list)
     injected: list[Injected] = field(default_factory=list)
+    #: (fault, task made first) for the next `videoInference` submits.
+    broken_acks: list[tuple[AckFault, bool]] = field(default_factory=list)
+    #: Set when a `videoInference` arrives: a test waits for a create whose answer never comes.
+    create_seen: asyncio.Event = field(default_factory=asyncio.Event)
     #: A "slow" file sends its first chunk, then waits for this before the rest.
     release_slow: asyncio.Event = field(default_factory=asyncio.Event)
     api_url: str = ""
@@ -169,6 +177,22 @@ class FakeRunware:
     ) -> None:
         """The next `times` requests (containing a `task_type` task, if given) get this error."""
         self.injected.extend(Injected(status, code, message, task_type, retry_after) for _ in range(times))
+
+    def break_next_ack(self, fault: AckFault, *, made: bool = True) -> None:
+        """The next `videoInference` gets no usable answer: truncated JSON with HTTP 200 ("malformed"),
+        or none until the client gives up ("stall"). `made`: the task was created first, as when only
+        the answer is lost; otherwise Runware dropped it."""
+        self.broken_acks.append((fault, made))
+
+    def creates(self) -> int:
+        """`videoInference` tasks received, refused and broken ones included."""
+        return sum(
+            1
+            for body in self.requests
+            if isinstance(body, list)
+            for task in body
+            if isinstance(task, dict) and task.get("taskType") == "videoInference"
+        )
 
     def video_tasks(self) -> list[dict[str, Any]]:
         return [task.body for task in self.tasks.values()]
@@ -231,8 +255,12 @@ class FakeRunware:
             return self._errors(
                 injected.status, self._entry(injected.code, injected.message, first), headers=headers
             )
+        broken = None
+        if any(isinstance(t, dict) and t.get("taskType") == "videoInference" for t in body):
+            self.create_seen.set()
+            broken = self.broken_acks.pop(0) if self.broken_acks else None
         data: list[dict[str, Any]] = []
-        for task in body:
+        for task in body if broken is None or broken[1] else ():
             problem = self._check_common(task)
             if problem is not None:
                 return self._errors(400, problem)
@@ -241,6 +269,10 @@ class FakeRunware:
             if isinstance(answer, web.Response):
                 return answer
             data.append(answer)
+        if broken is not None and broken[0] == "stall":
+            await asyncio.sleep(3600)  # cancelled when the client hangs up
+        if broken is not None:
+            return web.Response(text='{"data": [{"taskType": "videoInfer', content_type="application/json")
         return web.json_response({"data": data})
 
     def _take_injected(self, body: list[Any]) -> Injected | None:
@@ -459,7 +491,7 @@ class FakeRunware:
                 task.body,
             )
         else:
-            entry = self._entry("providerError", "The provider could not generate the video.", task.body)
+            entry = self._entry(script.error_code, "The provider could not generate the video.", task.body)
         return {"errors": [{**entry, "status": "error"}]}
 
     # ------------------------------------------------------------------------------------ files
