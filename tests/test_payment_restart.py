@@ -20,7 +20,7 @@ from storage.local_media import LocalMediaStore
 from storage.records import LedgerKind
 from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
-from tests.fakes.bot_process import Output, bot_env, start_bot
+from tests.fakes.bot_process import Output, bot_env, kill_leftovers, start_bot
 from tests.fakes.telegram import FakeTelegram
 from tests.invariants import check_invariants
 
@@ -80,10 +80,7 @@ async def test_sigkill_right_after_a_payment_is_confirmed_then_restart_credits_i
         assert await asyncio.wait_for(second.wait(), timeout=30) == 0, again.text
         await again.finish()
     finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        await kill_leftovers(processes)
         await telegram.close()
 
     assert 1 <= sum(RECEIVED in text for text in texts(telegram)) <= 2, "told, at most once more after a kill"

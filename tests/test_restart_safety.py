@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from asyncio.subprocess import Process
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from storage.local_media import LocalMediaStore
 from storage.records import ACTIVE_STATUSES, GenerationCreated, GenerationStatus, LedgerKind, NewLedgerEntry
 from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
-from tests.fakes.bot_process import bot_env, start_bot
+from tests.fakes.bot_process import BotProcess, bot_env, kill_leftovers, start_bot
 from tests.fakes.telegram import FakeTelegram
 from tests.invariants import check_invariants
 
@@ -84,8 +85,10 @@ async def test_sigkill_with_generations_in_flight_then_restart_ends_each_exactly
         PROGRESS_EDIT_SECONDS="1",
     )
     logs = []
+    processes: list[BotProcess | Process] = []
     try:
         first = await start_bot(tmp_path, env)
+        processes.append(first)
         # Killed once the tasks are submitted (their progress messages are out), before they finish.
         await telegram.wait_for(
             lambda t: len(chats_with(t, "sendMessage", "making your video")) >= 6, timeout=60
@@ -97,6 +100,7 @@ async def test_sigkill_with_generations_in_flight_then_restart_ends_each_exactly
         assert await count_in_flight(data, orders) > 0, "the kill must catch generations in flight"
 
         second = await start_bot(tmp_path, env)
+        processes.append(second)
         failing = set(POLICY_USERS) | set(NO_VIDEO_USERS)
 
         def settled(t: FakeTelegram) -> bool:
@@ -109,11 +113,7 @@ async def test_sigkill_with_generations_in_flight_then_restart_ends_each_exactly
         logs.append(output.decode())
         assert second.returncode == 0, logs[-1]
     finally:
-        for process in ("first", "second"):
-            proc = locals().get(process)
-            if proc is not None and proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        await kill_leftovers(processes)
         await telegram.close()
 
     store = await SqliteStore.open(data / "bot.sqlite3")

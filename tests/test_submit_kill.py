@@ -20,7 +20,7 @@ from storage.local_media import LocalMediaStore
 from storage.records import GenerationCreated, GenerationStatus, LedgerKind, NewLedgerEntry
 from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
-from tests.fakes.bot_process import Output, bot_env, start_bot
+from tests.fakes.bot_process import Output, bot_env, kill_leftovers, start_bot
 from tests.fakes.providers.runware import FakeRunware
 from tests.fakes.telegram import FakeTelegram
 from tests.invariants import check_invariants
@@ -97,10 +97,7 @@ async def test_sigkill_after_the_create_was_sent_is_reconciled_by_task_uuid(tmp_
         assert await asyncio.wait_for(second.wait(), timeout=30) == 0, output.text
         assert f"create {sent} found on runware" in output.text
     finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
+        await kill_leftovers(processes)
         await telegram.close()
         await runware.close()
 

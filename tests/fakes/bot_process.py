@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from asyncio.subprocess import Process
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tests.conftest import TOKEN
@@ -151,6 +151,14 @@ async def start_bot(cwd: Path, env: dict[str, str], *, preloaded: bool = True) -
         sys.executable, "-m", "bot", cwd=cwd, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
+
+
+async def kill_leftovers(processes: Iterable[BotProcess | Process]) -> None:
+    """A test's cleanup: no bot it started outlives it, whatever failed half-way."""
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 class Output:
