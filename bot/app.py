@@ -46,7 +46,12 @@ async def run(settings: Settings, catalog: Catalog) -> None:
     backends = await open_backends(settings)
     bot = build_bot(settings)
     services = build_container(
-        settings=settings, catalog=catalog, store=backends.store, media=backends.media, bot=bot
+        settings=settings,
+        catalog=catalog,
+        store=backends.store,
+        media=backends.media,
+        bot=bot,
+        lane=backends.lane,
     )
     translator, providers, poller = services.translator, services.providers, services.poller
     dispatcher = build_dispatcher(services)
@@ -74,11 +79,14 @@ async def run(settings: Settings, catalog: Catalog) -> None:
             web = await listen(app, settings)
             log.info("web app on %s:%d", settings.web_host, settings.web_port)
         scheduler.start()
+        poller.start()
         if settings.webhook_url is None:
             await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook exclude each other
             log.info("starting long polling against %s", settings.telegram_api_url)
             quiet_polling_backoff()
-            await dispatcher.start_polling(bot, handle_signals=True)
+            await dispatcher.start_polling(
+                bot, handle_signals=True, tasks_concurrency_limit=settings.handler_concurrency
+            )
         else:
             await serve_until_signal(dispatcher, bot)
     finally:

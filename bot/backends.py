@@ -24,10 +24,24 @@ from storage.supabase import open_supabase, probe_supabase
 class Backends:
     store: Store
     media: MediaStore
+    #: The poller's own path to the same data (Store.open_lane); `store` itself where there is none.
+    lane: Store
 
     async def close(self) -> None:
         await self.media.close()
+        if self.lane is not self.store:
+            await self.lane.close()
         await self.store.close()
+
+
+async def _with_lane(store: Store, media: MediaStore) -> Backends:
+    try:
+        lane = await store.open_lane()
+    except BaseException:
+        await media.close()
+        await store.close()
+        raise
+    return Backends(store, media, lane)
 
 
 def data_dir_problem(settings: Settings) -> str | None:
@@ -105,7 +119,7 @@ async def open_backends(settings: Settings) -> Backends:
             bucket=settings.supabase_bucket,
             spool_dir=settings.data_dir / "uploads",
         )
-        return Backends(store, media)
+        return await _with_lane(store, media)
     store = await SqliteStore.open(settings.database_path)
     try:
         media = LocalMediaStore(
@@ -118,4 +132,4 @@ async def open_backends(settings: Settings) -> Backends:
         raise StoragePathError(
             f"Media folder {settings.media_dir} cannot be created: {os_reason(error)}"
         ) from error
-    return Backends(store, media)
+    return await _with_lane(store, media)

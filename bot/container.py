@@ -85,8 +85,16 @@ def build_container(
     clock: Clock = utcnow,
     monotonic: Callable[[], float] = time.monotonic,
     owner: str | None = None,
+    lane: Store | None = None,
+    submit_at_once: bool = True,
 ) -> Container:
-    """Wire the services; the notifier is Telegram's (through `bot`) unless one is given."""
+    """Wire the services; the notifier is Telegram's (through `bot`) unless one is given.
+
+    `lane` is the store the poller's side works through (`Store.open_lane`, so it never queues behind
+    the handlers), `store` by default. `submit_at_once` hands every paid generation to the poller the
+    moment it is placed; a test rig that steps the poller by hand turns it off.
+    """
+    lane = lane or store
     translator = translator or Translator(settings.default_language)
     providers = providers or Providers(settings)
     users = Users(store)
@@ -95,7 +103,7 @@ def build_container(
         if bot is None:
             raise ValueError("build_container needs a bot or a notifier")
         telegram = TelegramNotifier(
-            bot=bot, users=users, media=media, catalog=catalog, translator=translator, settings=settings
+            bot=bot, users=Users(lane), media=media, catalog=catalog, translator=translator, settings=settings
         )
         notifier = telegram
         sender = TelegramNotices(bot=bot, notifier=telegram, catalog=catalog, translator=translator)
@@ -106,16 +114,31 @@ def build_container(
     wallet = Wallet(store, welcome_credits=settings.welcome_credits)
     owner = owner or lease_owner()
     notices = Notices(store, owner=owner, sender=sender, clock=clock)
+    # the poller's side: the same services over the lane
+    polled = generations.through(lane)
     delivery = Delivery(
-        store=store,
+        store=lane,
         media=media,
         notifier=notifier,
-        notices=notices,
-        generations=generations,
+        notices=Notices(lane, owner=owner, sender=sender, clock=clock),
+        generations=polled,
         settings=settings,
         clock=clock,
         monotonic=monotonic,
     )
+    poller = Poller(
+        store=lane,
+        generations=polled,
+        submission=Submission(
+            store=lane, media=media, generations=polled, providers=providers, settings=settings, clock=clock
+        ),
+        outcomes=Outcomes(media=media, generations=polled, delivery=delivery, settings=settings),
+        settings=settings,
+        clock=clock,
+        owner=owner,
+    )
+    if submit_at_once:
+        generations.when_placed(poller.submit_now)
     return Container(
         settings=settings,
         catalog=catalog,
@@ -134,21 +157,6 @@ def build_container(
         users=users,
         admin=AdminReports(store),
         uploads=Uploads(media, settings),
-        retention=MediaRetention(store=store, media=media, settings=settings, clock=clock),
-        poller=Poller(
-            store=store,
-            generations=generations,
-            submission=Submission(
-                store=store,
-                media=media,
-                generations=generations,
-                providers=providers,
-                settings=settings,
-                clock=clock,
-            ),
-            outcomes=Outcomes(media=media, generations=generations, delivery=delivery, settings=settings),
-            settings=settings,
-            clock=clock,
-            owner=owner,
-        ),
+        retention=MediaRetention(store=lane, media=media, settings=settings, clock=clock),
+        poller=poller,
     )

@@ -7,6 +7,7 @@ step that happened logs one INFO line with the generation and user id, so a dupl
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import uuid
@@ -104,6 +105,17 @@ class GenerationService:
         self.offers: dict[str, AvailableModel] = {
             o.model.key: o for o in catalog.available(settings.usable_providers())
         }
+        self._placed: list[Callable[[Generation], None]] = []
+
+    def through(self, store: GenerationStore) -> GenerationService:
+        """The same service (its offers, its listeners) over another path to the data: the poller's lane."""
+        twin = copy.copy(self)
+        twin._store = store
+        return twin
+
+    def when_placed(self, listener: Callable[[Generation], None]) -> None:
+        """Call `listener` with every newly paid generation (the poller submits it at once)."""
+        self._placed.append(listener)
 
     def offer(self, model_key: str) -> AvailableModel | None:
         return self.offers.get(model_key)
@@ -174,6 +186,8 @@ class GenerationService:
                 placed.mode,
                 placed.cost,
             )
+            for listener in self._placed:
+                listener(placed)
         return created
 
     async def _limit(self, user_id: int) -> LimitReached | None:

@@ -1,11 +1,17 @@
-"""The lease loop between "paid" and "video in the chat": tick, sweep, heartbeat.
+"""The lease loop between "paid" and "video in the chat".
 
-Every tick leases due generations (so a second replica or a restarted process never works the same row at
-the same time), works them with bounded concurrency overall and per provider, and releases each lease
-with the time of its next poll. What a step does lives in its own module: `submission` (routes and
-failover), `outcomes` (what a status means: keep polling, keep the video, fail and refund), `delivery`
-(what the user sees). Provider callbacks enter through `on_callback` and run the very same code, so a
-callback makes delivery immediate and polling stays the safety net. Money moves only through
+The poller's loop (`run`) claims due generations into its free room the moment they are due: a paid
+generation is submitted at once (`submit_now`), a completion seen by a poll is delivered in the same
+pass, and the next poll happens when the row asks for it — the loop sleeps until the earliest next poll
+it knows of (rows other replicas released are found within one poll interval). Claiming never waits for
+earlier work to finish, so one hanging provider request holds only its own slot: work is bounded
+overall (POLL_CONCURRENCY) and per provider (PROVIDER_CONCURRENCY), and rows of a provider whose budget
+is taken are handed back at once instead of crowding out the others. Leases mean a second replica or a
+restarted process never works the same row at the same time.
+
+What a step does lives in its own module: `submission` (routes and failover), `outcomes` (what a status
+means: keep polling, keep the video, fail and refund), `delivery` (what the user sees). Provider
+callbacks enter through `on_callback` and run the very same code. Money moves only through
 GenerationService's guarded, atomic transitions: a duplicate callback, a poll racing a callback, two
 replicas or a restart can never deliver twice for one debit or refund twice.
 """
@@ -14,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import os
 import random
 import socket
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +49,13 @@ _BACKOFF_MAX_SECONDS = 300.0
 MIN_GAP_SECONDS = 1.0
 #: How long `stop()` lets in-flight work finish before cancelling it and releasing the leases.
 STOP_GRACE_SECONDS = 10.0
+#: Rows of one provider held at once, as a multiple of its concurrency: the rest wait in the database,
+#: where the other providers' rows can pass them.
+PROVIDER_HOLD_FACTOR = 2
+#: The loop wakes no more often than this for the next known poll (times closer together are one pass).
+_WAKE_RESOLUTION_SECONDS = 0.05
+#: After the store failed to answer a claim, the loop waits this long (or one poll interval if shorter).
+_CLAIM_RETRY_SECONDS = 5.0
 
 
 def lease_owner() -> str:
@@ -79,48 +93,72 @@ class Poller:
         self._provider_slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.provider_concurrency)
         )
-        self._working: set[str] = set()
+        #: Generations this process holds a lease on and works (or is about to), by id.
+        self._held: dict[str, asyncio.Task[None]] = {}
+        #: Held rows per provider ("-" for a queued row that has no route yet).
+        self._held_by_provider: Counter[str] = Counter()
         #: Row fields (progress, status message id, error count) written with the lease release, so a
         #: status check costs one database write.
         self._with_release: defaultdict[str, dict[str, Any]] = defaultdict(dict)
+        #: Next polls of the rows this process released: the loop wakes for the earliest.
+        self._next_polls: list[datetime] = []
+        self._room = asyncio.Event()  # set whenever held work finishes
+        self._wake = asyncio.Event()  # set when the loop should claim now
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        self._sleeping_until: datetime | None = None
+        self._claimed = 0  # rows leased so far, for TickReport
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
 
-    # scheduled jobs
+    # the loop
+
+    def start(self) -> None:
+        """Run the loop in the background until `stop()`."""
+        if self._loop is None or self._loop.done():
+            self._loop = asyncio.create_task(self.run())
+
+    async def run(self) -> None:
+        """Claim due rows whenever there is room and something is due; sleep until the next poll known
+        (at most one poll interval, for rows other replicas released)."""
+        self._ensure_heartbeat()
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                full = await self._claim(self._clock())
+            except Exception as error:  # a store outage: keep the loop, try again shortly
+                log.warning("poller: claiming due generations failed: %s", error)
+                await self._sleep(min(_CLAIM_RETRY_SECONDS, self._settings.poll_interval_seconds))
+                continue
+            if full:  # more is due than there is room for: claim again as soon as work finishes
+                self._room.clear()
+                await self._first(self._room.wait(), self._wake.wait())
+            else:
+                await self._sleep(self._until_next_poll())
+
+    def submit_now(self, generation: Generation) -> None:
+        """A generation was just paid for: claim and submit it now rather than at its first poll."""
+        if not self._stopping and generation.id not in self._held:
+            self._spawn(self._claim_one(generation.id))
 
     async def tick(self) -> TickReport:
-        """Work everything due at the start of the tick, claiming leased batches as workers free up."""
+        """Work everything due now and return when it is done, the work in flight included (a manual run,
+        the tests); the loop (`run`) does the same without waiting."""
         started = time.monotonic()
         due_at = self._clock()
-        batch = self._settings.poll_concurrency
         self._ensure_heartbeat()
-        claimed = 0
+        claimed_before = self._claimed
         more = True
-        pending: set[asyncio.Task[None]] = set()
-        room = asyncio.Event()
-
-        def finished(task: asyncio.Task[None]) -> None:
-            pending.discard(task)
-            room.set()
-
         while True:
-            if more and not self._stopping and len(pending) < batch:
-                want = 2 * batch - len(pending)
-                rows = await self._store.claim_due_generations(
-                    now=due_at, owner=self.owner, lease_seconds=self._settings.poll_lease_seconds, limit=want
-                )
-                claimed += len(rows)
-                more = len(rows) == want
-                for generation in rows:
-                    task = self._spawn(self._work(generation))
-                    pending.add(task)
-                    task.add_done_callback(finished)
-            if not pending:
+            if more and not self._stopping and len(self._held) < self._settings.poll_concurrency:
+                more = await self._claim(due_at)
+            if not self._held:
                 break
-            room.clear()
-            await room.wait()  # O(1) per finished row, unlike asyncio.wait over the whole set
-        return TickReport(claimed, time.monotonic() - started)
+            self._room.clear()
+            await self._room.wait()  # O(1) per finished row, unlike asyncio.wait over the whole set
+        if self._tasks:  # rows handed back, callbacks
+            await asyncio.wait(set(self._tasks))
+        return TickReport(self._claimed - claimed_before, time.monotonic() - started)
 
     async def sweep(self) -> int:
         """End generations past their hard timeout, even when ordinary polls are backed up."""
@@ -131,20 +169,31 @@ class Poller:
             limit=self._settings.poll_concurrency,
             overdue_only=True,
         )
-        if rows:
-            await asyncio.wait({self._spawn(self._work(g)) for g in rows})
+        started = [self._hold(g) for g in rows]
+        if started:
+            await asyncio.wait(started)
         return len(rows)
 
+    async def finish_work_on(self, generation_id: str) -> None:
+        """Wait until this process's current work on the generation, if any, is done (its lease freed)."""
+        task = self._held.get(generation_id)
+        if task is not None:
+            await asyncio.wait({task})
+
     async def drain(self) -> None:
-        """Wait until background work (callbacks accepted so far, running ticks) has finished."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        """Wait until background work (callbacks accepted so far, work held) has finished."""
+        while self._tasks or self._held:
+            await asyncio.wait({*self._tasks, *self._held.values()})
 
     async def stop(self, *, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         """Take no new work, let running work finish for a moment, then cancel it and free its leases."""
         self._stopping = True
-        if self._tasks:
-            _done, still = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+        self._wake.set()
+        if self._loop is not None:
+            await asyncio.wait({self._loop})
+        work = {*self._tasks, *self._held.values()}
+        if work:
+            _done, still = await asyncio.wait(work, timeout=grace_seconds)
             for task in still:
                 task.cancel()
             if still:
@@ -170,31 +219,124 @@ class Poller:
         if found is None:
             log.info("%s callback for unknown task %s ignored", provider, task_id)
             return
-        if found.id in self._working:
+        if found.id in self._held:
             log.info("%s callback for %s: this process is working on it", provider, found.id)
             return
-        generation = await self._store.claim_generation(
-            found.id, now=self._clock(), owner=self.owner, lease_seconds=self._settings.poll_lease_seconds
-        )
-        if generation is None:
+        if await self._claim_one(found.id) is None:
             log.info("%s callback for %s: a poll is working on it", provider, found.id)
-            return
-        await self._work(generation)
+
+    # claiming
+
+    async def _claim(self, due_at: datetime) -> bool:
+        """Lease due rows into the free room (twice the concurrency, so a slot freed is filled at once);
+        True when the room was filled, i.e. more may be due."""
+        want = 2 * self._settings.poll_concurrency - len(self._held)
+        if want <= 0:
+            return True
+        rows = await self._store.claim_due_generations(
+            now=due_at, owner=self.owner, lease_seconds=self._settings.poll_lease_seconds, limit=want
+        )
+        self._claimed += len(rows)
+        for generation in rows:
+            if generation.id in self._held:  # a lease that ran out under us: ours still works it
+                continue
+            key = self._provider_key(generation)
+            if self._held_by_provider[key] >= self._provider_hold:
+                self._spawn(self._hand_back(generation, key))
+            else:
+                self._hold(generation)
+        return len(rows) == want
+
+    async def _claim_one(self, generation_id: str) -> Generation | None:
+        """Lease one row by id and work it (a fresh order, a callback); None when it is leased already."""
+        lease = self._settings.poll_lease_seconds
+        generation = await self._store.claim_generation(
+            generation_id, now=self._clock(), owner=self.owner, lease_seconds=lease
+        )
+        if generation is None or generation.id in self._held:
+            return None
+        self._claimed += 1
+        await self._hold(generation)
+        return generation
+
+    def _hold(self, generation: Generation) -> asyncio.Task[None]:
+        key = self._provider_key(generation)
+        self._held_by_provider[key] += 1
+        task = asyncio.create_task(self._work(generation, key))
+        self._held[generation.id] = task
+
+        def finished(_: asyncio.Task[None]) -> None:
+            self._held.pop(generation.id, None)
+            self._held_by_provider[key] -= 1
+            self._room.set()
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _hand_back(self, generation: Generation, provider: str) -> None:
+        """A row of a provider whose budget is taken (hanging requests, a backlog): back to the queue
+        for the provider's next poll, untouched, so the rows behind it are claimed in its place."""
+        later = self._next_poll(provider, None)
+        await self._store.release_generation(generation.id, owner=self.owner, next_poll_at=later)
+
+    def _provider_key(self, generation: Generation) -> str:
+        """Whose budget a row counts against: its route's provider; for a queued row not yet routed, the
+        provider its model is tried on first ("-" if it has none)."""
+        if generation.route_provider is not None:
+            return generation.route_provider
+        offer = self._generations.offer(generation.model)
+        return offer.routes[0].provider if offer is not None and offer.routes else "-"
+
+    @property
+    def _provider_hold(self) -> int:
+        return PROVIDER_HOLD_FACTOR * self._settings.provider_concurrency
+
+    # waiting
+
+    def _until_next_poll(self) -> float:
+        """Seconds until the earliest next poll this process knows of, at most one poll interval."""
+        now = self._clock()
+        while self._next_polls and self._next_polls[0] <= now:
+            heapq.heappop(self._next_polls)
+        gap = self._settings.poll_interval_seconds
+        if self._next_polls:
+            gap = min(gap, (self._next_polls[0] - now).total_seconds())
+        return max(gap, _WAKE_RESOLUTION_SECONDS)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, unless woken (a fresh order, an earlier next poll, `stop()`)."""
+        self._sleeping_until = self._clock() + timedelta(seconds=seconds)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        finally:
+            self._sleeping_until = None
+
+    @staticmethod
+    async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+        tasks = [asyncio.ensure_future(w) for w in waits]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
 
     # one generation
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _work(self, generation: Generation) -> None:
-        """Advance one leased generation, then release the lease with the time of its next poll."""
+    async def _work(self, generation: Generation, provider: str) -> None:
+        """Advance one leased generation, then release the lease with the time of its next poll.
+
+        The provider's slot is taken before the overall one, so rows waiting for a busy provider do not
+        hold slots the other providers' rows could use."""
         next_poll: datetime | None = None
-        self._working.add(generation.id)
         try:
-            async with self._slots, self._provider_slots[generation.route_provider or "-"]:
+            async with self._provider_slots[provider], self._slots:
                 next_poll = await self._advance(generation)
         except asyncio.CancelledError:
             next_poll = self._clock()  # stopped half-way: the next owner starts over at once
@@ -203,13 +345,20 @@ class Poller:
             log.exception("generation %s: unexpected error; retrying later", generation.id)
             next_poll = self._backoff(generation, None)
         finally:
-            self._working.discard(generation.id)
             fields = self._with_release.pop(generation.id, None)
             await asyncio.shield(
                 self._store.release_generation(
                     generation.id, owner=self.owner, next_poll_at=next_poll, fields=fields
                 )
             )
+            if next_poll is not None:
+                self._remember_next_poll(next_poll)
+
+    def _remember_next_poll(self, when: datetime) -> None:
+        """Keep the row's next poll for the loop, and wake it if it sleeps past that."""
+        heapq.heappush(self._next_polls, when)
+        if self._sleeping_until is not None and when < self._sleeping_until:
+            self._wake.set()
 
     async def _advance(self, generation: Generation) -> datetime | None:
         if generation.status in REFUNDED_STATUSES or generation.status is GenerationStatus.SUCCEEDED:
@@ -307,7 +456,7 @@ class Poller:
         lease = self._settings.poll_lease_seconds
         while True:
             await asyncio.sleep(lease / 3)
-            if self._working:
+            if self._held:
                 await self._store.extend_leases(
-                    sorted(self._working), owner=self.owner, now=self._clock(), lease_seconds=lease
+                    sorted(self._held), owner=self.owner, now=self._clock(), lease_seconds=lease
                 )

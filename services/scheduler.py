@@ -1,5 +1,6 @@
-"""APScheduler 3 jobs: the poller's tick and hard-timeout sweep, the outbox's left-over notices, media
-retention, and the heartbeat that `python -m bot health` checks.
+"""APScheduler 3 jobs: the poller's hard-timeout sweep, the outbox's left-over notices, media retention,
+and the heartbeat that `python -m bot health` checks. The poller's own loop (`Poller.run`) is not a job:
+it claims work the moment it is due, not at the next tick.
 
 `coalesce` + `max_instances=1` mean a slow tick is never overlapped by the next one; missed runs collapse
 into one. The scheduler must be started inside the running event loop.
@@ -61,7 +62,6 @@ def build_scheduler(
     )
     now = datetime.now(UTC)
     interval = settings.poll_interval_seconds
-    scheduler.add_job(poller.tick, "interval", seconds=interval, id="poll", next_run_time=now)
     scheduler.add_job(poller.sweep, "interval", seconds=interval, id="hard-timeouts", next_run_time=now)
     # notices a kill or an outage left untold (services/notices.py); fresh ones are their step's
     scheduler.add_job(notices.drain, "interval", seconds=interval, id="notices", next_run_time=now)

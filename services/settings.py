@@ -117,6 +117,9 @@ class CoreSettings(BaseSettings):
     poll_concurrency: int = Field(64, ge=1, le=1000)
     provider_concurrency: int = Field(16, ge=1, le=1000)
     poll_lease_seconds: float = Field(120.0, ge=1, le=3600)
+    #: Updates handled at once (aiogram's tasks_concurrency_limit; the webhook handler's own bound):
+    #: a burst queues at the door instead of thousands of handlers queueing on the store.
+    handler_concurrency: int = Field(32, ge=1, le=10000)
     progress_edit_seconds: float = Field(15.0, ge=1, le=600)
     media_retention_days: int = Field(30, ge=0, le=3650)
     max_video_mb: int = Field(2000, ge=1, le=20000)

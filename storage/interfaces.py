@@ -363,6 +363,12 @@ class Store(AccountStore, GenerationStore, ReportStore, StateStore, OutboxStore,
     @abstractmethod
     async def close(self) -> None: ...
 
+    async def open_lane(self) -> Store:
+        """The same data through a path of its own, for the poller: its reads and writes never queue
+        behind the update handlers' (a second SQLite connection, a second HTTP pool). The lane is
+        closed with its own `close()`; a backend without such a path returns itself."""
+        return self
+
 
 class MediaStore(ABC):
     """Finished videos at `<user_id>/<generation_id>.mp4`."""

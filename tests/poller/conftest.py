@@ -4,6 +4,7 @@ Bot API, and a clock the test moves. Every scenario ends with the money invarian
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,10 +48,29 @@ USER = 5001
 
 
 class Clock:
-    """The time every service sees; tests move it instead of sleeping."""
+    """The time every service sees; tests move it instead of sleeping (or, for the poller's own loop,
+    which sleeps for real, let it follow real time)."""
 
     def __init__(self, start: datetime = START) -> None:
-        self.now = start
+        self._now = start
+        self._live_since: float | None = None
+
+    @property
+    def now(self) -> datetime:
+        if self._live_since is None:
+            return self._now
+        return self._now + timedelta(seconds=time.monotonic() - self._live_since)
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self._now = value
+        if self._live_since is not None:
+            self._live_since = time.monotonic()
+
+    def follow_real_time(self) -> None:
+        """From now on the clock moves with real time (`advance` still jumps it)."""
+        self.now = self.now
+        self._live_since = time.monotonic()
 
     def __call__(self) -> datetime:
         return self.now
@@ -144,6 +164,7 @@ class Rig:
             clock=self.clock,
             monotonic=self.clock.monotonic,
             owner=owner,
+            submit_at_once=False,
         ).poller
         self.extra_pollers.append(poller)
         return poller
@@ -184,7 +205,8 @@ def adapter_factory(
 @pytest.fixture
 def rig_settings() -> dict[str, Any]:
     """Overrides a test module (or a test, via indirect use) may change before the rig starts: settings,
-    plus `telegram` (FakeTelegram options), `catalog_path` and `provider_read_timeout` (seconds)."""
+    plus `telegram` (FakeTelegram options), `catalog_path`, `provider_read_timeout` (seconds) and
+    `submit_at_once` (False: orders wait for a tick)."""
     return {}
 
 
@@ -195,6 +217,8 @@ async def rig(
     telegram = FakeTelegram(TOKEN, **rig_settings.pop("telegram", {}))
     catalog_path = rig_settings.pop("catalog_path", CATALOG)
     read_timeout = rig_settings.pop("provider_read_timeout", None)
+    # scenarios step the poller by hand (Rig.tick); tests/poller/test_at_once.py lets orders submit at once
+    submit_at_once = rig_settings.pop("submit_at_once", False)
     openai = FakeOpenAIVideos("sk-openai-test-key-000000")
     laozhang = FakeOpenAIVideos("sk-laozhang-test-key-0000")
     for server in (telegram, openai, laozhang):
@@ -234,6 +258,7 @@ async def rig(
         clock=clock,
         monotonic=clock.monotonic,
         owner="poller-a",
+        submit_at_once=submit_at_once,
     )
     generations, poller = services.generations, services.poller
     rig = Rig(

@@ -96,19 +96,20 @@ async def test_cancel_a_running_demo_task_shows_the_button_and_refunds(rig: Rig)
     assert await rig.balance() == 100
 
 
-async def test_scheduler_runs_ticks_without_overlap_and_stop_releases_leases(rig: Rig) -> None:
+async def test_scheduled_jobs_never_overlap_the_loop_submits_and_stop_releases_leases(rig: Rig) -> None:
     rig.openai.polls_to_complete = 10_000
     await rig.fund()
     generation = await rig.order()
     scheduler = build_scheduler(rig.poller, rig.services.retention, rig.services.notices, rig.settings)
     assert isinstance(scheduler, AsyncIOScheduler)
     scheduler.start()  # inside the running loop, as the bot does
+    rig.poller.start()
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"poll", "hard-timeouts", "notices", "heartbeat", "media-retention"}
-        assert all(job.max_instances == 1 and job.coalesce for job in jobs.values()), "ticks never overlap"
+        assert set(jobs) == {"hard-timeouts", "notices", "heartbeat", "media-retention"}
+        assert all(job.max_instances == 1 and job.coalesce for job in jobs.values()), "runs never overlap"
         submitted = await rig.telegram.wait_for(lambda t: t.calls_of("sendMessage"))
-        assert submitted, "the first tick ran at start and submitted the generation"
+        assert submitted, "the poller's loop claimed the due generation at start and submitted it"
     finally:
         scheduler.shutdown(wait=False)
     await rig.poller.stop(grace_seconds=5)
