@@ -3,17 +3,19 @@
 The poller must keep up with thousands of running generations while each status check waits on the
 provider's network latency. With `c` concurrent workers and a latency `L`, N checks can at best take
 N × L ÷ c; whatever the poller adds per check (SQLite transactions, leases, progress updates, task
-scheduling) shows as the distance from that ideal. This inserts N generations straight into the
-RUNNING state (real SqliteStore, GenerationService and OpenAI Videos adapter, in a temporary folder),
+scheduling) shows as the distance from that ideal, and from the ceiling measured in the same run: a
+bare aiohttp loop making the same N status checks with the same concurrency. This inserts N generations
+straight into the RUNNING state, spread over users within the per-user limits (real SqliteStore with the
+poller on its own connection, GenerationService and OpenAI Videos adapter, in a temporary folder),
 answers their status checks from a fake OpenAI Videos API in a child process that sleeps L before each
 answer (so its CPU is not counted here) and reports 25 % more progress on each poll, then runs
 `tick()` once per sweep, moving the clock past every row's next poll in between. Sweep 1 is the first
 poll after submission (new progress and a new status message for every row: the most writes); sweep 2
 a later one (new progress, the same status message). For each it prints the sweep time, the CPU time
 of this process per status check (the poller, the adapter and the SQLite thread), and the ratio of the
-sweep time to the ideal. Goal: ratio ≤ 1.5. After each sweep it checks that every generation was
-polled exactly once and released with its next poll in the future (exit code 1 when not; a missed
-goal only prints).
+sweep time to the bare loop's. Goal: ratio ≤ 1.5. After each sweep it checks that every generation
+was polled exactly once and released with its next poll in the future (exit code 1 when not; a missed
+goal only prints). The last line is the worst sweep's ratio.
 
     python benchmarks/poller_sweep.py [--count 5000] [--concurrency 64] [--latency-ms 50] [--sweeps 2]
 
@@ -59,7 +61,7 @@ HOST = "127.0.0.1"
 API_KEY = "sk-bench-key-000000000000"
 BOT_TOKEN = "12345:benchmark-placeholder-not-a-real-token"  # the shape settings accept; never sent
 GOAL_RATIO = 1.5
-USER = 7001
+FIRST_USER = 7001
 PRICE = 10
 #: The clock moves this much before each sweep: past every row's next_poll_at (POLL_INTERVAL_SECONDS
 #: after its last poll) and past the status-message throttle (PROGRESS_EDIT_SECONDS, 15 s), while the
@@ -126,8 +128,9 @@ async def serve(latency: float) -> None:
         )
 
     async def stats(_request: web.Request) -> web.Response:
-        counts = Counter(polls.values())  # polls per video -> videos
-        return web.json_response({"requests": polls.total(), "polls_per_video": counts})
+        ours = {k: v for k, v in polls.items() if k.startswith("video_")}  # not the bare loop's
+        counts = Counter(ours.values())  # polls per video -> videos
+        return web.json_response({"requests": sum(ours.values()), "polls_per_video": counts})
 
     app = web.Application()
     app.router.add_get("/v1/videos/{video_id}", retrieve)
@@ -185,16 +188,19 @@ class CountingNotifier(Notifier):
         self.other_calls += 1
 
 
-async def fill(store: SqliteStore, generations: GenerationService, count: int) -> list[str]:
-    """`count` paid generations, submitted to "openai" as task video_000000..., all RUNNING."""
-    await store.ensure_user(USER, username="bench", language="en")
-    await store.apply_ledger_entry(
-        NewLedgerEntry(USER, count * PRICE, LedgerKind.ADMIN, "admin:1:bench", admin_id=1)
-    )
+async def fill(store: SqliteStore, generations: GenerationService, count: int, per_user: int) -> list[str]:
+    """`count` paid generations, `per_user` per user (the active limit), submitted to "openai" as task
+    video_000000..., all RUNNING."""
     request = VideoRequest(model="clip", mode="t2v", prompt="a cat surfing a wave")
     ids = []
     for index in range(count):
-        created = await generations.create(user_id=USER, chat_id=USER, request=request)
+        user = FIRST_USER + index // per_user
+        if index % per_user == 0:
+            await store.ensure_user(user, username=None, language="en")
+            await store.apply_ledger_entry(
+                NewLedgerEntry(user, per_user * PRICE, LedgerKind.ADMIN, f"admin:1:bench-{user}", admin_id=1)
+            )
+        created = await generations.create(user_id=user, chat_id=user, request=request)
         if not isinstance(created, GenerationCreated):
             raise RuntimeError(f"could not create generation {index}: {created}")
         running = await generations.mark_running(
@@ -204,6 +210,21 @@ async def fill(store: SqliteStore, generations: GenerationService, count: int) -
             raise RuntimeError(f"generation {index} did not start running")
         ids.append(running.id)
     return ids
+
+
+async def bare_sweep(base_url: str, count: int, concurrency: int) -> float:
+    """The ceiling: the same status checks from a plain aiohttp loop (no store, no poller), in seconds."""
+    slots = asyncio.Semaphore(concurrency)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    async def check(session: ClientSession, index: int) -> None:
+        async with slots, session.get(f"{base_url}/v1/videos/bare_{index:06d}", headers=headers) as reply:
+            json.loads(await reply.read())
+
+    async with ClientSession() as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(check(session, i) for i in range(count)))
+        return time.perf_counter() - started
 
 
 async def verify(store: SqliteStore, ids: list[str], due_at: datetime, progress: int) -> list[str]:
@@ -252,10 +273,11 @@ async def fetch_stats(base_url: str) -> dict[str, Any]:
         return stats
 
 
-def report(number: int, run: Sweep, ideal: float) -> None:
+def report(number: int, run: Sweep, ideal: float, bare: float) -> float:
+    """Print one sweep; returns its ratio to the bare loop."""
     before, after = progress_after(number - 1), progress_after(number)
     kind = "first poll, new status message" if number == 1 else "later poll, same status message"
-    ratio = run.seconds / ideal
+    ratio = run.seconds / bare
     per_check = 1000 * run.cpu / max(run.checks, 1)
     other = run.cpu - run.loop_cpu
     print(f"sweep {number} ({kind}, progress {before} → {after} %):")
@@ -267,12 +289,11 @@ def report(number: int, run: Sweep, ideal: float) -> None:
         ("CPU of this process", f"{run.cpu:.2f} s = {per_check:.3f} ms per status check"),
         ("  in the event loop thread", f"{run.loop_cpu:.2f} s ({100 * run.loop_cpu / run.cpu:.0f} %)"),
         ("  in other threads (SQLite)", f"{other:.2f} s ({100 * other / run.cpu:.0f} %)"),
-        (
-            "ratio sweep / ideal",
-            f"{ratio:.2f}: goal ≤ {GOAL_RATIO} {'met' if ratio <= GOAL_RATIO else 'NOT MET'}",
-        ),
+        ("ratio sweep / ideal", f"{run.seconds / ideal:.2f}"),
+        ("ratio sweep / bare loop", f"{ratio:.2f}"),
     ):
         print(f"  {label + ':':<30}{value}")
+    return ratio
 
 
 # --- main ---------------------------------------------------------------------------------------------
@@ -323,6 +344,7 @@ async def run(
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]  # no .env: only these values
     clock = Clock()
     store = await SqliteStore.open(settings.database_path)
+    lane = await store.open_lane()  # the poller's own connection, as the bot runs it
     media = LocalMediaStore(settings.media_dir, public_base_url=None, link_secret=settings.media_link_key())
     catalog = load_catalog(catalog_path)
     providers = Providers(settings, factory=lambda key: OpenAIVideosProvider(settings.provider(key)))
@@ -337,18 +359,28 @@ async def run(
         clock=clock,
         monotonic=clock.monotonic,  # the status-message throttle follows the benchmark's clock
         owner="bench",
+        lane=lane,
+        submit_at_once=False,  # the rows are made RUNNING by hand: nothing to submit
     )
     generations, poller = services.generations, services.poller
     profiler = cProfile.Profile() if profile else None
     ideal = count * latency_ms / 1000 / concurrency
     problems: list[str] = []
+    ratios: list[float] = []
+    per_user = settings.max_active_generations
     try:
         started = time.perf_counter()
-        ids = await fill(store, generations, count)
-        print(f"setup: {count} running generations inserted in {time.perf_counter() - started:.1f} s")
+        ids = await fill(store, generations, count, per_user)
+        users = -(-count // per_user)
+        print(
+            f"setup: {count} running generations ({users} users, {per_user} each) inserted"
+            f" in {time.perf_counter() - started:.1f} s"
+        )
+        bare = min([await bare_sweep(base_url, count, concurrency) for _ in range(2)])
         print(
             f"poller_sweep: {count} running generations, concurrency {concurrency},"
-            f" latency {latency_ms:g} ms, ideal sweep {ideal:.2f} s (count × latency ÷ concurrency)"
+            f" latency {latency_ms:g} ms, ideal sweep {ideal:.2f} s (count × latency ÷ concurrency),"
+            f" bare aiohttp loop {bare:.2f} s (best of 2)"
         )
         for number in range(1, sweeps + 1):
             clock.now += SWEEP_AFTER
@@ -364,11 +396,8 @@ async def run(
             cpu, loop_cpu = time.process_time() - cpu_started, time.thread_time() - loop_started
             stats = await fetch_stats(base_url)
             checks = int(stats["requests"]) - (number - 1) * count
-            report(
-                number,
-                Sweep(tick.claimed, checks, notifier.progress_calls - messages, seconds, cpu, loop_cpu),
-                ideal,
-            )
+            run = Sweep(tick.claimed, checks, notifier.progress_calls - messages, seconds, cpu, loop_cpu)
+            ratios.append(report(number, run, ideal, bare))
             found = await verify(store, ids, clock.now, progress_after(number))
             if tick.claimed != count:
                 found.insert(0, f"tick() claimed {tick.claimed} of {count} generations")
@@ -380,6 +409,7 @@ async def run(
     finally:
         await poller.stop(grace_seconds=0)
         await providers.close()
+        await lane.close()
         await store.close()
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -394,6 +424,10 @@ async def run(
         for order in ("tottime", "cumulative"):
             print(f"\nprofile of the sweeps (event loop thread only), top {profile} by {order}:")
             pstats.Stats(profiler, stream=sys.stdout).sort_stats(order).print_stats(profile)
+    if ratios:
+        worst = max(ratios)
+        verdict = "met" if worst <= GOAL_RATIO else "missed"
+        print(f"ratio sweep / bare aiohttp loop {worst:.2f} (worst sweep; goal ≤ {GOAL_RATIO}): {verdict}")
     return not problems
 
 
