@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +33,6 @@ log = logging.getLogger(__name__)
 MAX_DELIVERY_ATTEMPTS = 12
 #: Uploads of one video begun, at most: the second may duplicate a first whose answer was lost.
 MAX_UPLOADS = 2
-#: Throttle entries kept before the stale ones (older than one edit interval) are dropped.
-_THROTTLE_PRUNE_AT = 1024
 
 
 class Delivery:
@@ -57,7 +56,9 @@ class Delivery:
         self._settings = settings
         self._clock = clock
         self._monotonic = monotonic
-        self._last_progress: dict[str, float] = {}
+        #: Last progress edit per generation, oldest first: stale entries (cancelled work never says
+        #: goodbye) are dropped from the front, O(1) per edit however many generations run.
+        self._last_progress: OrderedDict[str, float] = OrderedDict()
 
     async def video(self, generation: Generation) -> Backoff | None:
         """Send the stored video; a deferred send asks for a backoff until the attempts run out."""
@@ -125,9 +126,10 @@ class Delivery:
         last = self._last_progress.get(generation.id)
         if last is not None and now - last < interval:
             return
-        if len(self._last_progress) >= _THROTTLE_PRUNE_AT:  # cancelled work never says goodbye
-            self._last_progress = {k: t for k, t in self._last_progress.items() if now - t < interval}
+        while self._last_progress and now - next(iter(self._last_progress.values())) >= interval:
+            self._last_progress.popitem(last=False)
         self._last_progress[generation.id] = now
+        self._last_progress.move_to_end(generation.id)
         try:
             message_id = await self._notifier.show_progress(
                 generation,
