@@ -5,24 +5,31 @@ transaction on the server and several bot replicas can share the database (ARCHI
 client runs on our own `httpx.AsyncClient` (supabase-py's async client never closes its own, and its
 defaults are too short for videos), closed by `close()`. The service_role key is a secret: it is only
 ever sent as a header, never logged or put in an error.
+
+RPCs are money on the hot path, so the store posts them itself (`POST /rest/v1/rpc/<fn>`, the request
+supabase-py's `rpc()` sends, to the URL and with the headers of supabase-py's own PostgREST client)
+instead of building a query builder, a request config and a pydantic response per call, straight to the
+transport of that client's httpx session: a connection pool that lends a connection in O(1)
+(`_ConnectionPool`). benchmarks/debits_supabase.py measures it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import ssl
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+import urllib.request
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiofiles
 import httpx
-from postgrest.exceptions import APIError
 from storage3.exceptions import StorageApiError
 from supabase import AsyncClient, AsyncClientOptions, acreate_client
 
@@ -64,13 +71,21 @@ from storage.records import (
 )
 from storage.rows import RowMapper, ts
 
-#: RPC calls are short; a stuck connection should fail a poll tick, not hang it.
+#: RPC calls are short; a stuck connection should fail a poll tick, not hang it (and a call that finds
+#: every connection busy for 30 s fails with httpx.PoolTimeout).
 RPC_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+#: Connections of one store's pool (each carries one RPC at a time): enough for the update handlers'
+#: bursts; `open_lane()` gives the poller a pool of its own.
+RPC_CONNECTIONS = 32
+#: An idle connection is kept this long for the next RPC (a poll tick or the next update), well under
+#: the idle timeouts of the proxies in front of PostgREST, so the server rarely closes it first.
+RPC_KEEPALIVE = 15.0
 #: Uploads and downloads of videos up to a few GB: generous read/write, bounded connect.
 MEDIA_TIMEOUT = httpx.Timeout(600.0, connect=10.0, pool=30.0)
 #: The start-up probe: a project that does not answer within this is reported as unreachable.
 PROBE_TIMEOUT = httpx.Timeout(10.0)
 
+_PROXY_STATUS_ERROR = re.compile(r"(?i)\bpostgrest\b[^,]*?;\s*error=\"?([^;,\"\s]+)")
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
 #: PostgREST hands over `jsonb` columns decoded and takes JSON values as they are.
 _rows = RowMapper()
@@ -102,37 +117,185 @@ async def _client(url: str, key: str, http: httpx.AsyncClient) -> AsyncClient:
     return await acreate_client(url, key, options=AsyncClientOptions(httpx_client=http))
 
 
+class _LentStream(httpx.AsyncByteStream):
+    """A response body that gives its connection back to the pool when it is closed (`_rpc` closes every
+    response it reads, errors included)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, give_back: Callable[[], None]) -> None:
+        self._stream = stream
+        self._give_back: Callable[[], None] | None = give_back
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            give_back, self._give_back = self._give_back, None
+            if give_back is not None:
+                give_back()
+
+
+class _ConnectionPool(httpx.AsyncBaseTransport):
+    """`size` connections, each lent to one request at a time in O(1), the most recently used first.
+
+    httpcore's own pool walks all its connections (a poll() of every idle socket) on each request and
+    each response close, which at 32 connections was most of the client's CPU per RPC, and it closes
+    idle connections as soon as it holds more than its keep-alive limit. Here every connection is an
+    httpx transport limited to one connection (which still checks it for expiry and reconnects), so
+    that bookkeeping is over one connection; a semaphore queues the requests beyond `size`. HTTP/1.1:
+    a connection carries one request at a time here, so HTTP/2 would only add its framing's CPU."""
+
+    def __init__(
+        self, size: int, *, verify: ssl.SSLContext | bool, keepalive: float, proxy: str | None
+    ) -> None:
+        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=keepalive)
+        self._all = [
+            httpx.AsyncHTTPTransport(verify=context, limits=limits, proxy=proxy) for _ in range(size)
+        ]
+        self._idle = list(self._all)
+        self._free = asyncio.Semaphore(size)
+        self._closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:  # httpcore would quietly open new connections
+            raise RuntimeError("the store's connection pool is closed")
+        try:
+            async with asyncio.timeout(request.extensions.get("timeout", {}).get("pool")):
+                await self._free.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("every connection of the pool is busy", request=request) from None
+        connection = self._idle.pop()
+
+        def give_back() -> None:
+            self._idle.append(connection)
+            self._free.release()
+
+        try:
+            response = await connection.handle_async_request(request)
+        except BaseException:
+            give_back()
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_LentStream(response.stream, give_back),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for connection in self._all:
+            await connection.aclose()
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY, unless NO_PROXY
+    covers the host), as httpx's clients honour it by default; None for a direct connection."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass_environment(parts.hostname or ""):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+def _rpc_error(response: httpx.Response) -> tuple[Any, Any, Any]:
+    """(code, message, details) of a failed call, read as supabase-py reads them: PostgREST's JSON error
+    body, else the code of the `Proxy-Status` header (or the HTTP status) and the reason phrase."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body.get("code"), body.get("message"), body.get("details")
+    found = _PROXY_STATUS_ERROR.search(response.headers.get("proxy-status", ""))
+    code = found[1] if found else str(response.status_code)
+    return code, response.reason_phrase or f"HTTP {response.status_code}", response.text or None
+
+
 class SupabaseStore(Store):
     """`Store` on the project's Postgres functions; each method is exactly one RPC."""
 
-    def __init__(self, client: AsyncClient, http: httpx.AsyncClient) -> None:
-        self._client = client
+    def __init__(
+        self,
+        client: AsyncClient,
+        http: httpx.AsyncClient,
+        pool: _ConnectionPool,
+        *,
+        reopen: Callable[[], Awaitable[SupabaseStore]] | None = None,
+    ) -> None:
+        postgrest = client.postgrest  # supabase-py's PostgREST client: its URL, key and profile headers
         self._http = http
+        self._pool = pool
+        self._rpc_url = f"{str(postgrest.base_url).rstrip('/')}/rpc/"
+        # what supabase-py's rpc() sends: the session's defaults (Accept, User-Agent, ...) and its own
+        self._headers = httpx.Headers(http.headers)
+        self._headers.update(postgrest.headers)
+        self._headers["Content-Type"] = "application/json"
+        self._extensions = {"timeout": http.timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
+        self._reopen = reopen
 
     @classmethod
     async def open(
         cls, url: str, service_role_key: str, *, verify: ssl.SSLContext | bool = True
     ) -> SupabaseStore:
-        http = _http_client(RPC_TIMEOUT, verify)
+        pool = _ConnectionPool(RPC_CONNECTIONS, verify=verify, keepalive=RPC_KEEPALIVE, proxy=_env_proxy(url))
+        # the pool already goes through the environment's proxy, if any: the client must not mount another
+        http = httpx.AsyncClient(timeout=RPC_TIMEOUT, transport=pool, trust_env=False)
         try:
-            return cls(await _client(url, service_role_key, http), http)
+            client = await _client(url, service_role_key, http)
         except BaseException:
             await http.aclose()
             raise
+        return cls(client, http, pool, reopen=lambda: cls.open(url, service_role_key, verify=verify))
+
+    async def open_lane(self) -> SupabaseStore:
+        """The same project through a second HTTP client and pool (same URL, key and settings), so the
+        poller's RPCs never wait for a connection behind the update handlers'; closed on its own."""
+        return self if self._reopen is None else await self._reopen()
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._http.aclose()  # and with it its transport, the pool
+
+    def _url(self, function: str) -> httpx.URL:
+        url = self._urls.get(function)
+        if url is None:
+            url = self._urls[function] = httpx.URL(self._rpc_url + function)
+        return url
 
     async def _rpc(self, function: str, params: Mapping[str, Any]) -> Any:
+        """POST the named arguments as a JSON object; the function's JSON value back (None for void).
+
+        The request goes straight to the session's transport (the pool): the client layer around it
+        (cookies, auth flow, redirects, hooks, timers) does nothing for an RPC and cost a fifth of the
+        client's CPU per call (benchmarks/debits_supabase.py)."""
+        body = json.dumps(params, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        request = httpx.Request(
+            "POST", self._url(function), content=body, headers=self._headers, extensions=self._extensions
+        )
+        response = await self._pool.handle_async_request(request)
         try:
-            response = await self._client.rpc(function, dict(params)).execute()
-        except APIError as error:
-            if error.code == "P0001" and error.message == "unknown_user":
-                raise UnknownUserError(int(error.details or 0)) from None
-            if error.code == "22023":
-                raise ValueError(error.message) from None
-            raise StorageError(f"{function} failed: {error.code} {error.message}") from None
-        return response.data
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        if not response.is_success:
+            code, message, details = _rpc_error(response)
+            if code == "P0001" and message == "unknown_user":
+                raise UnknownUserError(int(details or 0))
+            if code == "22023":
+                raise ValueError(message)
+            raise StorageError(f"{function} failed: {code} {message}")
+        if not content:  # 204 from a void function
+            return None
+        try:
+            return json.loads(content)
+        except ValueError:
+            raise StorageError(f"{function} answered HTTP {response.status_code} without JSON") from None
 
     # users
 

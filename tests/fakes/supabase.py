@@ -1,12 +1,15 @@
 """A PostgREST + Storage protocol double for supabase-py, in front of a real PostgreSQL.
 
 RPC calls run on the database the way PostgREST runs them (reference/supabase.md §3.4–3.5, §5): named
-JSON arguments bound through `json_to_record`, one transaction per call, `SET LOCAL ROLE` to the role
-of the key (so the migration's grants are really exercised), read-only for STABLE functions, results
-shaped as PostgREST shapes them (a SETOF is an array, anything else the value, void is 204), and
-SQLSTATEs mapped to PostgREST's HTTP statuses. Storage keeps objects on disk and enforces the
-bucket's size limit and MIME types from `storage.buckets` (§6), with Storage's "HTTP 400 with the
-logical status in the body" errors, signed URLs and serving them.
+JSON arguments bound through `json_to_record`, one transaction per call, as the role of the key (so the
+migration's grants are really exercised), read-only for STABLE functions, results shaped as PostgREST
+shapes them (a SETOF is an array, anything else the value, void is 204), and SQLSTATEs mapped to
+PostgREST's HTTP statuses. Each call is a single statement in its own transaction on a connection that
+already has the role, the access mode and the statement timeout (one pool per role and mode), so it
+costs one round trip to the database, not the five of BEGIN, SET LOCAL ×2, the call and COMMIT.
+
+Storage keeps objects on disk and enforces the bucket's size limit and MIME types from `storage.buckets`
+(§6), with Storage's "HTTP 400 with the logical status in the body" errors, signed URLs and serving them.
 
 It listens on HTTPS (a throwaway self-signed certificate, made once per process for every double), as a
 hosted project does, so signed links are `https://` like the real ones; `client_ssl_context` is what a
@@ -16,6 +19,7 @@ be handed that context.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import hashlib
@@ -44,8 +48,8 @@ SERVICE_ROLE = "service_role"
 
 @dataclass(frozen=True, slots=True)
 class _Function:
-    arg_names: list[str]
-    arg_types: list[str]
+    arg_names: tuple[str, ...]
+    arg_types: tuple[str, ...]
     returns_set: bool
     returns_void: bool
     volatile: bool
@@ -76,6 +80,14 @@ def _http_status(sqlstate: str) -> int:
     if sqlstate.startswith(("08", "22", "23")):
         return 400
     return 500
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a pooled RPC connection needs between requests: its settings are the pool's, calls are single
+    statements and no function takes session-level locks, so only a transaction left open (a cancelled
+    request) is undone, instead of asyncpg's default reset query, a round trip per request."""
+    if conn.is_in_transaction():
+        await conn.execute("rollback")
 
 
 def _self_signed() -> tuple[bytes, bytes]:
@@ -144,6 +156,9 @@ class FakeSupabase:
         self.anon_key = anon_key
         self._root = storage_root
         self._pool: asyncpg.Pool | None = None
+        #: RPC connections by (role, read-only), made on first use
+        self._rpc_pools: dict[tuple[str, bool], asyncpg.Pool] = {}
+        self._rpc_pools_made = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._functions: dict[str, _Function | None] = {}
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -180,8 +195,27 @@ class FakeSupabase:
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        for pool in self._rpc_pools.values():
+            await pool.close()
         if self._pool is not None:
             await self._pool.close()
+
+    async def _rpc_pool(self, role: str, readonly: bool) -> asyncpg.Pool:
+        """Connections acting as `role` in `readonly` transactions, like PostgREST's per-request
+        `set local role` and access mode, with PostgREST's default pool size of 10."""
+        key = (role, readonly)
+        if key not in self._rpc_pools:
+            async with self._rpc_pools_made:
+                if key not in self._rpc_pools:
+                    settings = {
+                        "role": role,
+                        "default_transaction_read_only": "on" if readonly else "off",
+                        "statement_timeout": "30s",
+                    }
+                    self._rpc_pools[key] = await asyncpg.create_pool(
+                        self._dsn, min_size=1, max_size=10, reset=_reset, server_settings=settings
+                    )
+        return self._rpc_pools[key]
 
     # auth
 
@@ -203,9 +237,11 @@ class FakeSupabase:
 
     # PostgREST RPC
 
-    async def _function(self, conn: asyncpg.Connection, name: str) -> _Function | None:
+    async def _function(self, name: str) -> _Function | None:
+        """The function's signature from the catalog, cached as PostgREST's schema cache is."""
         if name not in self._functions:
-            rows = await conn.fetch(
+            assert self._pool is not None
+            rows = await self._pool.fetch(
                 """select p.proargnames, p.proargmodes::text[] as proargmodes, p.proretset,
                           p.provolatile::text as provolatile,
                           p.prorettype = 'pg_catalog.void'::pg_catalog.regtype as void,
@@ -223,8 +259,8 @@ class FakeSupabase:
                 modes = list(row["proargmodes"] or ["i"] * len(names))
                 in_names = [n for n, m in zip(names, modes, strict=True) if m in ("i", "b", "v")]
                 self._functions[name] = _Function(
-                    arg_names=in_names,
-                    arg_types=list(row["in_types"]),
+                    arg_names=tuple(in_names),
+                    arg_types=tuple(row["in_types"]),
                     returns_set=row["proretset"],
                     returns_void=row["void"],
                     volatile=row["provolatile"] == "v",
@@ -243,29 +279,24 @@ class FakeSupabase:
             return self._pgrst_error(PostgrestError(400, "PGRST102", "Empty or invalid json"))
         if not isinstance(body, dict):
             return self._pgrst_error(PostgrestError(400, "PGRST102", "Expected a JSON object"))
-        assert self._pool is not None
-        async with self._pool.acquire() as conn:
-            try:
-                function = await self._function(conn, name)
-                if function is None or not set(body) <= set(function.arg_names):
-                    raise PostgrestError(
-                        404,
-                        "PGRST202",
-                        f"Could not find the function public.{name}({', '.join(sorted(body))}) in the "
-                        "schema cache",
-                    )
-                sql = self._rpc_sql(name, function, list(body))
-                async with conn.transaction(readonly=not function.volatile):
-                    await conn.execute(f"set local role {role}")
-                    await conn.execute("set local statement_timeout = '30s'")
-                    result = await conn.fetchval(sql, json.dumps(body))
-            except PostgrestError as error:
-                return self._pgrst_error(error)
-            except asyncpg.PostgresError as error:
-                state = error.sqlstate or "XX000"
-                return self._pgrst_error(
-                    PostgrestError(_http_status(state), state, error.message, getattr(error, "detail", None))
+        try:
+            function = await self._function(name)
+            if function is None or not set(body) <= set(function.arg_names):
+                raise PostgrestError(
+                    404,
+                    "PGRST202",
+                    f"Could not find the function public.{name}({', '.join(sorted(body))}) in the "
+                    "schema cache",
                 )
+            pool = await self._rpc_pool(role, readonly=not function.volatile)
+            result = await pool.fetchval(self._rpc_sql(name, function, tuple(body)), json.dumps(body))
+        except PostgrestError as error:
+            return self._pgrst_error(error)
+        except asyncpg.PostgresError as error:
+            state = error.sqlstate or "XX000"
+            return self._pgrst_error(
+                PostgrestError(_http_status(state), state, error.message, getattr(error, "detail", None))
+            )
         if function.returns_void:
             return web.Response(status=204)
         return web.Response(
@@ -275,7 +306,8 @@ class FakeSupabase:
         )
 
     @staticmethod
-    def _rpc_sql(name: str, function: _Function, given: list[str]) -> str:
+    @functools.lru_cache(maxsize=1024)
+    def _rpc_sql(name: str, function: _Function, given: tuple[str, ...]) -> str:
         """`select <json of result> from json_to_record($1) as _a(args), lateral fn(a => _a.a)`."""
         types = dict(zip(function.arg_names, function.arg_types, strict=True))
         columns = ", ".join(f'"{arg}" {types[arg]}' for arg in given)

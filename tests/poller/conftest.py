@@ -242,6 +242,7 @@ async def rig(
     )
     clock = Clock()
     store, media = await open_rig_backend(rig_backend, settings)  # sqlite and supabase (tests/fakes)
+    lane = await store.open_lane()  # the poller's own path to the data, as the bot runs it
     catalog = load_catalog(catalog_path)
     provider_sleeps, telegram_sleeps = Sleeps(), Sleeps()
     providers = Providers(settings, factory=adapter_factory(settings, provider_sleeps, read_timeout))
@@ -258,6 +259,7 @@ async def rig(
         clock=clock,
         monotonic=clock.monotonic,
         owner="poller-a",
+        lane=lane,
         submit_at_once=submit_at_once,
     )
     generations, poller = services.generations, services.poller
@@ -287,6 +289,8 @@ async def rig(
         await providers.close()
         await bot.session.close()
         await media.close()
+        if lane is not store:
+            await lane.close()
         await store.close()
         for server in (telegram, openai, laozhang):
             await server.close()
