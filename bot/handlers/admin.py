@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 
 from bot.formatting import TEXT_LIMIT, when
+from bot.handlers.filters import FROM_USER
 from bot.i18n import Texts, Translator
 from bot.stars import TelegramStars
 from services.admin import AdminReports
@@ -241,7 +242,7 @@ def render_stats(figures: Stats, title: str, t: Texts, generations: GenerationSe
 
 def build_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(F.from_user, IsAdmin())
+    router.message.filter(FROM_USER, IsAdmin())
     router.message.register(adjust, Command("topup", "deduct"))
     router.message.register(show_user, Command("user"))
     router.message.register(refund, Command("refund"))

@@ -10,6 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from bot.handlers.filters import FROM_USER, NOT_PAYMENT, Magic
 from bot.i18n import Texts
 
 
@@ -35,8 +36,8 @@ async def unknown_button(query: CallbackQuery, callback_answer: CallbackAnswer, 
 
 def build_router() -> Router:
     router = Router(name="fallback")
-    router.message.register(unknown_command, F.text.startswith("/"), F.from_user)
-    router.message.register(stray_message, F.from_user, ~F.successful_payment, ~F.refunded_payment)
+    router.message.register(unknown_command, Magic(F.text.startswith("/")), FROM_USER)
+    router.message.register(stray_message, FROM_USER, NOT_PAYMENT)
     router.callback_query.register(unknown_button)
     return router
 
@@ -44,5 +45,5 @@ def build_router() -> Router:
 def build_cancel_router() -> Router:
     """/cancel goes before every other router, so it works in the middle of any step."""
     router = Router(name="cancel")
-    router.message.register(cancel, Command("cancel"), F.from_user)
+    router.message.register(cancel, Command("cancel"), FROM_USER)
     return router

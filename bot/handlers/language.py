@@ -3,13 +3,14 @@ language from then on (the poller's later messages use it too)."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ChooseLanguage
+from bot.handlers.filters import FROM_USER
 from bot.i18n import LANGUAGES, Texts, Translator
 from services.users import Users
 
@@ -41,6 +42,6 @@ async def choose_language(
 
 def build_router() -> Router:
     router = Router(name="language")
-    router.message.register(language_menu, Command("language"), F.from_user)
+    router.message.register(language_menu, Command("language"), FROM_USER)
     router.callback_query.register(choose_language, ChooseLanguage.filter())
     return router

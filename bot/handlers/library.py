@@ -27,6 +27,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import MenuAction, alert
 from bot.delivery import VideoSender, fit_caption
 from bot.formatting import TEXT_LIMIT, when
+from bot.handlers.filters import FROM_USER, Magic
 from bot.handlers.wizard import open_wizard
 from bot.i18n import Texts
 from bot.wizard.views import View
@@ -390,12 +391,12 @@ ACTIONS = {
 
 def build_router() -> Router:
     router = Router(name="library")
-    router.message.register(show_library, Command("library"), F.from_user)
+    router.message.register(show_library, Command("library"), FROM_USER)
     router.callback_query.register(library_from_menu, MenuAction.filter(F.action == "library"))
     router.callback_query.register(turn_page, LibraryPage.filter())
     own = OwnGeneration()
     for action, handler in ACTIONS.items():
         router.callback_query.register(handler, LibraryAction.filter(F.action == action), own)
     router.callback_query.register(not_found, LibraryAction.filter(F.action.in_(set(ACTIONS))))
-    router.callback_query.register(unknown_button, F.data.startswith(("la:", "lb:")))
+    router.callback_query.register(unknown_button, Magic(F.data.startswith(("la:", "lb:"))))
     return router

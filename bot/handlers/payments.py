@@ -16,6 +16,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BuyPack, alert
+from bot.handlers.filters import FROM_USER, Magic
 from bot.handlers.wizard import close_wizard, refusal
 from bot.i18n import Texts
 from bot.notices import replace_or_send
@@ -138,9 +139,9 @@ async def paysupport(message: Message, t: Texts) -> None:
 
 def build_router() -> Router:
     router = Router(name="payments")
-    router.message.register(buy, Command("buy"), F.from_user)
-    router.message.register(paysupport, Command("paysupport"), F.from_user)
-    router.callback_query.register(send_pack_invoice, BuyPack.filter(), F.from_user)
+    router.message.register(buy, Command("buy"), FROM_USER)
+    router.message.register(paysupport, Command("paysupport"), FROM_USER)
+    router.callback_query.register(send_pack_invoice, BuyPack.filter(), FROM_USER)
     router.pre_checkout_query.register(pre_checkout)
-    router.message.register(successful_payment, F.successful_payment, F.from_user)
+    router.message.register(successful_payment, Magic(F.successful_payment), FROM_USER)
     return router

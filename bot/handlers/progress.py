@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import CancelGeneration, alert
+from bot.handlers.filters import FROM_USER
 from bot.i18n import Texts
 from bot.notices import replace_or_send
 from services.generations import GenerationService
@@ -41,5 +42,5 @@ async def cancel(
 
 def build_router() -> Router:
     router = Router(name="progress")
-    router.callback_query.register(cancel, CancelGeneration.filter(), F.from_user)
+    router.callback_query.register(cancel, CancelGeneration.filter(), FROM_USER)
     return router

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 
+from bot.handlers.filters import Magic
 from bot.i18n import Translator
 from bot.stars import TelegramStars
 from services.payments import Payments
@@ -19,5 +20,5 @@ async def refunded_payment(message: Message, bot: Bot, payments: Payments, trans
 
 def build_router() -> Router:
     router = Router(name="refunds")
-    router.message.register(refunded_payment, F.refunded_payment)
+    router.message.register(refunded_payment, Magic(F.refunded_payment))
     return router

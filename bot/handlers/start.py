@@ -3,6 +3,8 @@ middleware), show the balance, and point at everything else."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -12,6 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import MenuAction
 from bot.formatting import when
 from bot.handlers import payments
+from bot.handlers.filters import FROM_USER
 from bot.i18n import Texts
 from services.settings import Settings
 from services.wallet import Wallet
@@ -21,7 +24,9 @@ from storage.records import LedgerEntry, User
 HISTORY_SHOWN = 10
 
 
+@lru_cache(maxsize=16)
 def main_menu(t: Texts) -> InlineKeyboardMarkup:
+    """One markup per language, built once: every /start shows it (it is only read when sent)."""
     builder = InlineKeyboardBuilder()
     for action in ("generate", "library", "buy", "balance"):
         builder.button(text=t(f"menu-{action}"), callback_data=MenuAction(action=action))
@@ -80,9 +85,9 @@ async def menu_buy(
 def build_router() -> Router:
     """A fresh router per Dispatcher (an aiogram router can be attached to only one parent)."""
     router = Router(name="start")
-    router.message.register(start, CommandStart(), F.from_user)
-    router.message.register(balance, Command("balance"), F.from_user)
-    router.message.register(help_command, Command("help"), F.from_user)
+    router.message.register(start, CommandStart(), FROM_USER)
+    router.message.register(balance, Command("balance"), FROM_USER)
+    router.message.register(help_command, Command("help"), FROM_USER)
     router.callback_query.register(menu_balance, MenuAction.filter(F.action == "balance"))
     router.callback_query.register(menu_buy, MenuAction.filter(F.action == "buy"))
     return router

@@ -23,6 +23,7 @@ from aiogram.types import CallbackQuery, LabeledPrice, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import MenuAction, alert
+from bot.handlers.filters import FROM_USER, NOT_PAYMENT, Magic
 from bot.notices import order_text, replace_or_send, wizard_request_key
 from bot.wizard.callbacks import WizardGo, WizardPick
 from bot.wizard.draft import (
@@ -375,8 +376,8 @@ def build_router() -> Router:
     ignores texts starting with "/" so they still reach them."""
     router = Router(name="wizard")
     draft = CurrentDraft()
-    not_command = ~F.text.startswith("/")
-    router.message.register(generate, Command("generate"), F.from_user)
+    not_command = Magic(~F.text.startswith("/"))
+    router.message.register(generate, Command("generate"), FROM_USER)
     router.callback_query.register(generate_from_menu, MenuAction.filter(F.action == "generate"))
     router.callback_query.register(cancel, WizardGo.filter(F.to == "cancel"), draft)
     router.callback_query.register(pay_with_credits, WizardGo.filter(F.to == "pay"), draft)
@@ -384,15 +385,18 @@ def build_router() -> Router:
     router.callback_query.register(navigate, WizardGo.filter(), draft)
     router.callback_query.register(pick, WizardPick.filter(), draft)
     router.callback_query.register(stale_press, or_f(WizardGo.filter(), WizardPick.filter()))
-    router.message.register(image_sent, StateFilter(*IMAGE_STEPS), F.photo | F.document, F.from_user, draft)
-    router.message.register(prompt_sent, StateFilter(Wizard.prompt), F.text, not_command, F.from_user, draft)
+    router.message.register(
+        image_sent, StateFilter(*IMAGE_STEPS), Magic(F.photo | F.document), FROM_USER, draft
+    )
+    router.message.register(
+        prompt_sent, StateFilter(Wizard.prompt), Magic(F.text), not_command, FROM_USER, draft
+    )
     router.message.register(
         wrong_input,
         StateFilter(*IMAGE_STEPS, Wizard.prompt),
         not_command,
-        ~F.successful_payment,
-        ~F.refunded_payment,
-        F.from_user,
+        NOT_PAYMENT,
+        FROM_USER,
         draft,
     )
     return router
