@@ -135,6 +135,9 @@ class TaskStatus:
     #: A failure on the provider's side after it accepted the task (its server error, its own timeout):
     #: nothing says the request was at fault, so the next route of the model may still make it.
     provider_fault: bool = False
+    #: What the provider says this task cost, in US dollars, where its API reports it (Runware
+    #: `includeCost`, OpenRouter `usage.cost`); None: the catalog's estimate stands.
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from services.catalog import CatalogError, Route, load_catalog
+from services.providers.ark import ArkProvider
 from services.providers.base import (
     CallbackRejected,
     InputImage,
@@ -23,13 +24,17 @@ from services.providers.base import (
     TaskStatus,
     VideoProvider,
 )
+from services.providers.dashscope import DashScopeProvider
 from services.providers.demo import DemoProvider
 from services.providers.gemini import GeminiVeoProvider
 from services.providers.kie import KieVeoProvider
+from services.providers.kling import KlingProvider
 from services.providers.laozhang_chat import LaoZhangChatProvider
 from services.providers.openai_videos import OpenAIVideosProvider
+from services.providers.openrouter import OpenRouterProvider
 from services.providers.registry import ADAPTERS, DESCRIPTORS, Providers, submit
 from services.providers.runware import RunwareProvider
+from services.providers.runway import RunwayProvider
 from services.settings import ConfigError, Settings, load_settings
 from services.video_request import VideoRequest
 from tests.conftest import TOKEN
@@ -46,6 +51,7 @@ PROVIDER_ENV_NAMES = {
     "ARK_API_KEY", "ARK_BASE_URL",
     "DASHSCOPE_API_KEY", "DASHSCOPE_BASE_URL",
     "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_BASE_URL",
+    "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL", "OPENROUTER_WEBHOOK_SECRET",
     "DEMO_MODE", "DEMO_DELAY_SECONDS",
 }  # fmt: skip
 POLLER_CATALOG = Path(__file__).parents[1] / "poller" / "catalog.toml"
@@ -59,7 +65,17 @@ def big_jpeg() -> InputImage:
 
 async def test_every_offered_route_has_its_adapter(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(
-        openai_api_key="o", laozhang_api_key="l", gemini_api_key="g", kie_api_key="k", runware_api_key="r"
+        openai_api_key="o",
+        laozhang_api_key="l",
+        gemini_api_key="g",
+        kie_api_key="k",
+        runware_api_key="r",
+        runway_api_key="rw",
+        ark_api_key="a",
+        dashscope_api_key="d",
+        kling_access_key="ka",
+        kling_secret_key="ks",
+        openrouter_api_key="or",
     )
     providers = Providers(settings)
     expected = {
@@ -68,27 +84,42 @@ async def test_every_offered_route_has_its_adapter(make_settings: Callable[..., 
         "runware": RunwareProvider,
         "laozhang": OpenAIVideosProvider,
         "openai": OpenAIVideosProvider,
+        "runway": RunwayProvider,
+        "ark": ArkProvider,
+        "dashscope": DashScopeProvider,
+        "kling": KlingProvider,
+        "openrouter": OpenRouterProvider,
         "demo": DemoProvider,
     }
+    offered = set()
     try:
         for offer in load_catalog().available(settings.usable_providers()):
             for route in offer.routes:
                 assert isinstance(providers.for_route(route), expected[route.provider])
+                offered.add(route.provider)
+        # with every key set, every provider's routes are offered (OpenAI's only model, Sora, ships disabled)
+        assert offered == set(expected) - {"openai"}
         chat = Route(provider="laozhang", model_id="veo-3.1-fast", params={"adapter": "laozhang_chat"})
         assert isinstance(providers.for_route(chat), LaoZhangChatProvider)
         gemini = Route(provider="gemini", model_id="veo-2.0-generate-001")
         assert providers.for_route(gemini) is providers.for_route(gemini), "one instance per provider"
         with pytest.raises(LookupError):
-            providers.for_route(Route(provider="runway", model_id="gen4_turbo"))
+            providers.for_route(Route(provider="acme", model_id="anything"))
     finally:
         await providers.close()
 
 
 def test_every_provider_module_is_found_in_a_fixed_order() -> None:
     assert list(DESCRIPTORS) == [
-        "ark", "dashscope", "gemini", "kie", "kling", "laozhang", "openai", "runware", "runway", "demo"
+        "ark", "dashscope", "gemini", "kie", "kling", "laozhang", "openai", "openrouter", "runware",
+        "runway", "demo",
     ], "real providers by name, then the keyless demo"  # fmt: skip
     assert {key: provider for key, (provider, _cls) in ADAPTERS.items()} == {
+        "ark": "ark",
+        "dashscope": "dashscope",
+        "kling": "kling",
+        "openrouter": "openrouter",
+        "runway": "runway",
         "gemini": "gemini",
         "kie": "kie",
         "laozhang": "laozhang",
@@ -97,12 +128,7 @@ def test_every_provider_module_is_found_in_a_fixed_order() -> None:
         "runware": "runware",
         "demo": "demo",
     }
-    assert {name for name, d in DESCRIPTORS.items() if not d.adapters} == {
-        "runway",
-        "ark",
-        "dashscope",
-        "kling",
-    }
+    assert [name for name, d in DESCRIPTORS.items() if not d.adapters] == [], "every provider has one"
 
 
 @pytest.mark.parametrize("catalog", [None, POLLER_CATALOG], ids=["shipped", "poller-tests"])
@@ -140,7 +166,7 @@ def test_every_descriptor_setting_loads_from_its_environment_variable(
     demo = settings.provider("demo")
     assert demo.configured and demo.base_url == "demo://" and demo.options == {"delay_seconds": 2.5}
     assert settings.configured_providers() == ["kie", "kling", "openai", "runway", "demo"]
-    assert settings.usable_providers() == {"kie", "openai", "demo"}, "runway and kling have no adapter yet"
+    assert settings.usable_providers() == {"kie", "kling", "openai", "runway", "demo"}
     assert "kie_api_key-value" not in repr(settings)
 
 
@@ -155,15 +181,16 @@ def test_timeouts_and_poll_intervals_come_from_the_descriptors(
     }
     intervals = {name: settings.min_poll_interval(name) for name in DESCRIPTORS}
     assert intervals == {
-        "ark": 0.0,
-        "dashscope": 0.0,
+        "ark": 10.0,
+        "dashscope": 15.0,
         "gemini": 10.0,
         "kie": 10.0,
-        "kling": 0.0,
+        "kling": 5.0,
         "laozhang": 10.0,
         "openai": 10.0,
+        "openrouter": 10.0,
         "runware": 3.0,
-        "runway": 0.0,
+        "runway": 5.0,
         "demo": 0.0,
     }
     with pytest.raises(ConfigError, match="HARD_TIMEOUTS"):
@@ -184,8 +211,10 @@ def test_unknown_route_providers_fail_the_catalog_load(tmp_path: Path) -> None:
 async def test_callback_urls_follow_each_descriptor(make_settings: Callable[..., Settings]) -> None:
     per_task = {name for name, d in DESCRIPTORS.items() if d.callbacks.per_task}
     accepted = {name for name, d in DESCRIPTORS.items() if d.callbacks.accepted}
-    assert per_task == {"kie", "runware"}, "a callback URL travels with each task"
-    assert accepted == {"kie", "runware", "openai"}, "OpenAI calls the project webhook set in its dashboard"
+    assert per_task == {"ark", "kie", "kling", "openrouter", "runware"}, (
+        "a callback URL travels with each task"
+    )
+    assert accepted == per_task | {"openai"}, "OpenAI calls the project webhook set in its dashboard"
 
     public = make_settings(
         public_base_url="https://bot.example", kie_api_key="k", openai_api_key="o", gemini_api_key="g"

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from services import settings as settings_module
 from services.catalog import Catalog, CatalogError, load_catalog
 from services.providers.registry import DESCRIPTORS
 from services.settings import Settings
 
 SEED_MODELS = {
-    "veo-3.1": {"gemini", "kie", "laozhang", "runware"},
+    "veo-3.1": {"gemini", "kie", "laozhang", "runware", "openrouter"},
     "veo-3.1-fast": {"gemini", "kie", "laozhang", "runware"},
     "veo-3": {"gemini", "runware"},
     "veo-2": {"gemini", "runware"},
     "sora-2": {"openai", "laozhang", "runware"},
-    "sora-2-pro": {"openai", "laozhang", "runware"},
+    "sora-2-pro": {"openai", "laozhang", "runware", "openrouter"},
     "vidu-q1": {"runware"},
     "vidu-2.0": {"runware"},
     "vidu-1.5": {"runware"},
     "kling-2.5": {"kling", "runware"},
     "seedance-1-pro": {"ark", "runware"},
-    "wan-2.6": {"dashscope", "runware"},
+    "wan-2.6": {"dashscope", "runware", "openrouter"},
     "runway-gen4": {"runway"},
     "demo": {"demo"},
 }
@@ -75,7 +77,9 @@ def offered(catalog: Catalog, settings: Settings) -> list[str]:
     return [o.model.key for o in catalog.available(settings.usable_providers())]
 
 
-def test_models_appear_only_with_a_configured_enabled_route(make_settings: Callable[..., Settings]) -> None:
+def test_models_appear_only_with_a_configured_enabled_route(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     catalog = load_catalog()
     assert offered(catalog, make_settings(demo_mode=False)) == []
     assert offered(catalog, make_settings(demo_mode=True)) == ["demo"]
@@ -87,12 +91,25 @@ def test_models_appear_only_with_a_configured_enabled_route(make_settings: Calla
     assert "kling-2.5" not in offered(catalog, make_settings(demo_mode=False))
     kling = make_settings(demo_mode=False, kling_access_key="ak", kling_secret_key="sk")
     assert kling.configured_providers() == ["kling"]
-    assert catalog.available(kling.usable_providers()) == [], "a provider without an adapter is never offered"
+    assert [o.model.key for o in catalog.available(kling.usable_providers())] == ["kling-2.5"]
     kling_and_runware = make_settings(
         demo_mode=False, kling_access_key="ak", kling_secret_key="sk", runware_api_key="rw"
     )
-    usable = kling_and_runware.usable_providers()
-    offer = next(o for o in catalog.available(usable) if o.model.key == "kling-2.5")
+    offer = next(
+        o for o in catalog.available(kling_and_runware.usable_providers()) if o.model.key == "kling-2.5"
+    )
+    assert [r.provider for r in offer.routes] == ["kling", "runware"]
+
+    # a provider whose module has no adapter (yet) is never offered, even with its keys set
+    without = {
+        **settings_module.DESCRIPTORS,
+        "kling": replace(settings_module.DESCRIPTORS["kling"], adapters={}),
+    }
+    monkeypatch.setattr(settings_module, "DESCRIPTORS", without)
+    assert catalog.available(kling.usable_providers()) == [], "a provider without an adapter is never offered"
+    offer = next(
+        o for o in catalog.available(kling_and_runware.usable_providers()) if o.model.key == "kling-2.5"
+    )
     assert [r.provider for r in offer.routes] == ["runware"]
 
 
