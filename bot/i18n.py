@@ -23,6 +23,8 @@ class Translator:
     def __init__(self, default_language: str = "en") -> None:
         self.default = default_language
         self._bundles = {lang: _bundle(lang) for lang in LANGUAGES}
+        #: texts without parameters, formatted once (Fluent formats a pattern anew on every call)
+        self._plain: dict[tuple[str | None, str], str] = {}
 
     def pick(self, language_code: str | None) -> str:
         """Our language for a Telegram `language_code` such as "ru" or "zh-hans"."""
@@ -37,6 +39,14 @@ class Translator:
         return Texts(self, language)
 
     def __call__(self, language: str | None, key: str, **params: object) -> str:
+        if not params:
+            plain = self._plain.get((language, key))
+            if plain is None:
+                plain = self._plain[(language, key)] = self._format(language, key, params)
+            return plain
+        return self._format(language, key, params)
+
+    def _format(self, language: str | None, key: str, params: dict[str, object]) -> str:
         for lang in (language, self.default):
             bundle = self._bundles.get(lang or "")
             if bundle is not None and bundle.has_message(key):
