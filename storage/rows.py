@@ -34,7 +34,7 @@ _JSON_FIELDS = frozenset({"result_meta"})
 
 
 class Row(Protocol):
-    """A row by column name: an `aiosqlite.Row` or a JSON object from PostgREST."""
+    """A row by column name: a `sqlite3.Row` or a JSON object from PostgREST."""
 
     def __getitem__(self, column: str, /) -> Any: ...
 

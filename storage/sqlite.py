@@ -2,25 +2,28 @@
 
 Transactions start with BEGIN IMMEDIATE so the write lock is taken up front: two processes on the same
 file (a restart racing a stale one, a second poller) queue on SQLite's lock instead of failing a lock
-upgrade half-way. Inside one process an asyncio lock keeps coroutines from interleaving statements on
-the shared connection.
+upgrade half-way.
+
+The connection lives in a thread of its own (storage/sqlite_connection.py) and every store call is one
+trip there: a plain synchronous function does the whole operation (BEGIN IMMEDIATE, its statements,
+COMMIT, or ROLLBACK on any exception) in that thread. The thread runs one function at a time, so
+coroutines never interleave statements on the connection. `open_lane()` gives the poller a second
+connection with a thread of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from storage.errors import StorageError, StoragePathError, UnknownUserError, os_reason
 from storage.interfaces import Store
@@ -53,15 +56,46 @@ from storage.records import (
     User,
 )
 from storage.rows import RowMapper, ts
+from storage.sqlite_connection import SqliteConnection
+
+T = TypeVar("T")
+Params = Iterable[Any] | Mapping[str, Any]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 #: SQLite keeps the JSON columns (request, result_meta) as text.
 _rows = RowMapper(load_json=json.loads, dump_json=json.dumps)
 
 
-def _bind(params: Iterable[Any] | Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+def _bind(params: Params) -> tuple[Any, ...] | dict[str, Any]:
     """Named parameters stay a mapping; positional ones become a tuple."""
     return dict(params) if isinstance(params, Mapping) else tuple(params)
+
+
+# --- in the connection's thread: plain sqlite3 ------------------------------------------------------
+
+
+def _fetch_all(db: sqlite3.Connection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+    """One statement, run to its end (a RETURNING statement too), and its rows."""
+    return db.execute(sql, _bind(params)).fetchall()
+
+
+def _fetch_one(db: sqlite3.Connection, sql: str, params: Params = ()) -> sqlite3.Row | None:
+    rows = db.execute(sql, _bind(params)).fetchall()
+    return rows[0] if rows else None
+
+
+def _transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work(db)` as one IMMEDIATE transaction: committed if it returns, rolled back if anything raises
+    (the commit included; an error after which SQLite already rolled back needs no ROLLBACK)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _placeholders(values: Iterable[Any]) -> str:
@@ -75,9 +109,8 @@ def _assignments(fields: Mapping[str, Any]) -> tuple[str, list[Any]]:
 
 
 class SqliteStore(Store):
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
+    def __init__(self, conn: SqliteConnection) -> None:
+        self._conn = conn
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -86,64 +119,39 @@ class SqliteStore(Store):
         A file that cannot be created, opened or written (a folder that is a file, no permission, not a
         database) raises StoragePathError naming it, which the bot turns into one line at start-up.
         """
-        try:
-            if str(path) != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(str(path), isolation_level=None)
-        except (OSError, sqlite3.DatabaseError) as error:
-            raise _unusable(path, error) from error
-        db.row_factory = aiosqlite.Row
-        try:
-            await db.execute("PRAGMA busy_timeout = 30000")
-            await _enable_wal(db)
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await apply_migrations(db)
-        except sqlite3.DatabaseError as error:
-            await db.close()
-            raise _unusable(path, error) from error
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db)
+        return cls(await _open_connection(path, migrate=True))
+
+    async def open_lane(self) -> SqliteStore:
+        """A second connection to the same file, with a thread of its own and the same settings (the
+        schema is already up to date), so the poller never queues behind the update handlers' calls.
+        An in-memory database is private to its connection: there the lane is this store."""
+        if self._conn.path in _PRIVATE_DATABASES:
+            return self
+        return SqliteStore(await _open_connection(self._conn.path, migrate=False))
 
     async def close(self) -> None:
-        await self._db.close()
+        await self._conn.close()
+
+    async def _tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(db)` as one IMMEDIATE transaction in the connection's thread: one trip."""
+        return await self._conn.run(_transaction, work)
+
+    async def _write(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """One write statement in autocommit mode: atomic on its own. The hot poller paths use it."""
+        return await self._conn.run(_fetch_all, sql, params)
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _write(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[aiosqlite.Row]:
-        """One write statement in autocommit mode: atomic on its own, and a single trip to the database
-        thread instead of five (BEGIN, execute, fetch, close, COMMIT). The hot poller paths use it."""
-        async with self._lock:
-            return list(await self._db.execute_fetchall(sql, _bind(params)))
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            yield self._db
+    async def _read(self) -> AsyncIterator[SqliteConnection]:
+        """The connection, for reads through `_one`/`_all` (each one trip; tests/audit.py reads so too)."""
+        yield self._conn
 
     @staticmethod
-    async def _one(
-        db: aiosqlite.Connection, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
-    ) -> aiosqlite.Row | None:
-        rows = list(await db.execute_fetchall(sql, _bind(params)))
-        return rows[0] if rows else None
+    async def _one(db: SqliteConnection, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        return await db.run(_fetch_one, sql, params)
 
     @staticmethod
-    async def _all(
-        db: aiosqlite.Connection, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
-    ) -> list[aiosqlite.Row]:
-        return list(await db.execute_fetchall(sql, _bind(params)))
+    async def _all(db: SqliteConnection, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        return await db.run(_fetch_all, sql, params)
 
     # users
 
@@ -155,38 +163,9 @@ class SqliteStore(Store):
         language: str | None = None,
         welcome_credits: int = 0,
     ) -> User:
-        now = ts(datetime.now(UTC))
-        async with self._tx() as db:
-            if username is not None:  # a @username belongs to whoever shows it now
-                await db.execute(
-                    """UPDATE users SET username = NULL, updated_at = ?
-                       WHERE lower(username) = lower(?) AND id <> ?""",
-                    (now, username, user_id),
-                )
-            row = await self._one(
-                db,
-                """INSERT INTO users (id, username, language, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (id) DO UPDATE SET
-                       username = coalesce(excluded.username, users.username),
-                       language = coalesce(users.language, excluded.language),
-                       updated_at = excluded.updated_at
-                   RETURNING *""",
-                (user_id, username, language, now, now),
-            )
-            assert row is not None
-            user = _rows.user(row)
-            # created_at equals this call's timestamp only when the upsert inserted the row
-            if welcome_credits > 0 and row["created_at"] == now:
-                outcome = await self._append(
-                    db,
-                    user_id=user_id,
-                    delta=welcome_credits,
-                    kind=LedgerKind.WELCOME,
-                    key=f"welcome:{user_id}",
-                    now=now,
-                )
-                user = replace(user, balance=outcome.balance)
-        return user
+        return await self._conn.run(
+            _ensure_user, user_id, username, language, welcome_credits, ts(datetime.now(UTC))
+        )
 
     async def get_user(self, user_id: int) -> User | None:
         async with self._read() as db:
@@ -211,82 +190,53 @@ class SqliteStore(Store):
         await self._set_user_column(user_id, "blocked", int(blocked))
 
     async def _set_user_column(self, user_id: int, column: str, value: object) -> None:
-        async with self._tx() as db:
-            cur = await db.execute(
-                f"UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?",
-                (value, ts(datetime.now(UTC)), user_id),
+        now = ts(datetime.now(UTC))
+
+        def update(db: sqlite3.Connection) -> None:
+            cur = db.execute(
+                f"UPDATE users SET {column} = ?, updated_at = ? WHERE id = ?", (value, now, user_id)
             )
             if cur.rowcount == 0:
                 raise UnknownUserError(user_id)
 
+        await self._tx(update)
+
     # wallet
 
-    async def _append(
-        self,
-        db: aiosqlite.Connection,
-        *,
-        user_id: int,
-        delta: int,
-        kind: LedgerKind,
-        key: str,
-        now: str,
-        generation_id: str | None = None,
-        charge_id: str | None = None,
-        admin_id: int | None = None,
-        reason: str | None = None,
-    ) -> LedgerOutcome:
-        """Append one entry inside the caller's transaction; the balance column moves with it."""
-        existing = await self._one(db, "SELECT * FROM ledger WHERE idempotency_key = ?", (key,))
-        if existing is not None:
-            balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (existing["user_id"],))
-            assert balance is not None
-            return AlreadyApplied(_rows.entry(existing), balance["balance"])
-        row = await self._one(db, "SELECT balance FROM users WHERE id = ?", (user_id,))
-        if row is None:
-            raise UnknownUserError(user_id)
-        after = row["balance"] + delta
-        if after < 0:
-            return InsufficientFunds(balance=row["balance"], required=-delta)
-        await db.execute("UPDATE users SET balance = ?, updated_at = ? WHERE id = ?", (after, now, user_id))
-        entry = await self._one(
-            db,
-            """INSERT INTO ledger (user_id, delta, kind, idempotency_key, generation_id, payment_charge_id,
-                                   admin_id, reason, balance_after, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
-            (user_id, delta, kind.value, key, generation_id, charge_id, admin_id, reason, after, now),
-        )
-        assert entry is not None
-        return Applied(_rows.entry(entry), after)
-
     async def apply_ledger_entry(self, entry: NewLedgerEntry) -> LedgerOutcome:
-        async with self._tx() as db:
-            return await self._append(
+        now = ts(datetime.now(UTC))
+
+        def append(db: sqlite3.Connection) -> LedgerOutcome:
+            return _append(
                 db,
                 user_id=entry.user_id,
                 delta=entry.delta,
                 kind=entry.kind,
                 key=entry.idempotency_key,
-                now=ts(datetime.now(UTC)),
+                now=now,
                 admin_id=entry.admin_id,
                 reason=entry.reason,
             )
 
+        return await self._tx(append)
+
     async def record_payment(self, payment: NewPayment) -> LedgerOutcome:
         key = f"purchase:{payment.charge_id}"
         now = ts(datetime.now(UTC))
-        async with self._tx() as db:
-            if await self._one(
+
+        def record(db: sqlite3.Connection) -> LedgerOutcome:
+            if _fetch_one(
                 db, "SELECT 1 FROM payments WHERE telegram_payment_charge_id = ?", (payment.charge_id,)
             ):
-                entry = await self._one(db, "SELECT * FROM ledger WHERE idempotency_key = ?", (key,))
+                entry = _fetch_one(db, "SELECT * FROM ledger WHERE idempotency_key = ?", (key,))
                 if entry is None:
                     raise StorageError(f"payment {payment.charge_id} has no purchase entry")
-                balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (entry["user_id"],))
+                balance = _fetch_one(db, "SELECT balance FROM users WHERE id = ?", (entry["user_id"],))
                 assert balance is not None
                 return AlreadyApplied(_rows.entry(entry), balance["balance"])
-            if await self._one(db, "SELECT 1 FROM users WHERE id = ?", (payment.user_id,)) is None:
+            if _fetch_one(db, "SELECT 1 FROM users WHERE id = ?", (payment.user_id,)) is None:
                 raise UnknownUserError(payment.user_id)
-            await db.execute(
+            db.execute(
                 """INSERT INTO payments
                        (telegram_payment_charge_id, user_id, stars, credits, payload, provider_charge_id,
                         created_at)
@@ -301,7 +251,7 @@ class SqliteStore(Store):
                     now,
                 ),
             )
-            return await self._append(
+            return _append(
                 db,
                 user_id=payment.user_id,
                 delta=payment.credits,
@@ -310,6 +260,8 @@ class SqliteStore(Store):
                 now=now,
                 charge_id=payment.charge_id,
             )
+
+        return await self._tx(record)
 
     async def get_payment(self, charge_id: str) -> Payment | None:
         async with self._read() as db:
@@ -330,20 +282,21 @@ class SqliteStore(Store):
 
     async def record_payment_refund(self, charge_id: str, *, now: datetime) -> PaymentRefunded | None:
         key = f"payment_refund:{charge_id}"
-        async with self._tx() as db:
-            payment = await self._one(
+
+        def refund(db: sqlite3.Connection) -> PaymentRefunded | None:
+            payment = _fetch_one(
                 db, "SELECT * FROM payments WHERE telegram_payment_charge_id = ?", (charge_id,)
             )
             if payment is None:
                 return None
-            user = await self._one(db, "SELECT balance FROM users WHERE id = ?", (payment["user_id"],))
+            user = _fetch_one(db, "SELECT balance FROM users WHERE id = ?", (payment["user_id"],))
             assert user is not None
             if payment["refunded"]:
-                entry = await self._one(db, "SELECT delta FROM ledger WHERE idempotency_key = ?", (key,))
+                entry = _fetch_one(db, "SELECT delta FROM ledger WHERE idempotency_key = ?", (key,))
                 debited = 0 if entry is None else -entry["delta"]
                 return PaymentRefunded(_rows.payment(payment), debited, user["balance"], new=False)
             stamp = ts(now)
-            refunded = await self._one(
+            refunded = _fetch_one(
                 db,
                 """UPDATE payments SET refunded = 1, refunded_at = ?
                    WHERE telegram_payment_charge_id = ? RETURNING *""",
@@ -353,7 +306,7 @@ class SqliteStore(Store):
             debited = min(payment["credits"], user["balance"])
             balance = user["balance"]
             if debited > 0:
-                outcome = await self._append(
+                outcome = _append(
                     db,
                     user_id=payment["user_id"],
                     delta=-debited,
@@ -365,6 +318,8 @@ class SqliteStore(Store):
                 assert isinstance(outcome, Applied)
                 balance = outcome.balance
             return PaymentRefunded(_rows.payment(refunded), debited, balance)
+
+        return await self._tx(refund)
 
     async def list_ledger(self, user_id: int, *, limit: int = 50) -> list[LedgerEntry]:
         async with self._read() as db:
@@ -379,20 +334,19 @@ class SqliteStore(Store):
         if new.cost <= 0:
             raise ValueError("a generation costs at least one credit")
         created = ts(new.created_at)
-        async with self._tx() as db:
+
+        def create(db: sqlite3.Connection) -> CreateOutcome:
             if new.request_key is not None:
-                row = await self._one(
-                    db, "SELECT * FROM generations WHERE request_key = ?", (new.request_key,)
-                )
+                row = _fetch_one(db, "SELECT * FROM generations WHERE request_key = ?", (new.request_key,))
                 if row is not None:
-                    balance = await self._one(db, "SELECT balance FROM users WHERE id = ?", (row["user_id"],))
+                    balance = _fetch_one(db, "SELECT balance FROM users WHERE id = ?", (row["user_id"],))
                     assert balance is not None
                     return GenerationCreated(_rows.generation(row), balance["balance"], new=False)
-            user = await self._one(db, "SELECT balance FROM users WHERE id = ?", (new.user_id,))
+            user = _fetch_one(db, "SELECT balance FROM users WHERE id = ?", (new.user_id,))
             if user is None:
                 raise UnknownUserError(new.user_id)
             if new.max_active is not None:
-                active = await self._one(
+                active = _fetch_one(
                     db,
                     """SELECT count(*) AS n FROM generations
                        WHERE user_id = ? AND status IN ('queued', 'running')""",
@@ -403,7 +357,7 @@ class SqliteStore(Store):
                     return TooManyActive(new.max_active)
             if user["balance"] < new.cost:
                 return InsufficientFunds(balance=user["balance"], required=new.cost)
-            row = await self._one(
+            row = _fetch_one(
                 db,
                 """INSERT INTO generations (id, user_id, chat_id, model, mode, prompt, request, cost, status,
                                             request_key, created_at, updated_at, deadline_at, next_poll_at)
@@ -425,7 +379,7 @@ class SqliteStore(Store):
                 ),
             )
             assert row is not None
-            outcome = await self._append(
+            outcome = _append(
                 db,
                 user_id=new.user_id,
                 delta=-new.cost,
@@ -437,6 +391,8 @@ class SqliteStore(Store):
             if not isinstance(outcome, Applied):
                 raise StorageError(f"debit for generation {new.id} was not applied: {outcome}")
             return GenerationCreated(_rows.generation(row), outcome.balance)
+
+        return await self._tx(create)
 
     async def get_generation(self, generation_id: str) -> Generation | None:
         async with self._read() as db:
@@ -530,8 +486,9 @@ class SqliteStore(Store):
         if not allowed_from <= ACTIVE_STATUSES:
             raise ValueError("only an active generation can be refunded: a produced video is never refunded")
         stamp = ts(now)
-        async with self._tx() as db:
-            row = await self._one(
+
+        def end(db: sqlite3.Connection) -> RefundOutcome:
+            row = _fetch_one(
                 db,
                 f"""UPDATE generations
                     SET status = ?, error_code = ?, error_message = ?, updated_at = ?, finished_at = ?,
@@ -548,9 +505,9 @@ class SqliteStore(Store):
                 ),
             )
             if row is None:
-                current = await self._one(db, "SELECT * FROM generations WHERE id = ?", (generation_id,))
+                current = _fetch_one(db, "SELECT * FROM generations WHERE id = ?", (generation_id,))
                 return NotRefundable(_rows.maybe_generation(current))
-            outcome = await self._append(
+            outcome = _append(
                 db,
                 user_id=row["user_id"],
                 delta=row["cost"],
@@ -562,6 +519,8 @@ class SqliteStore(Store):
             if not isinstance(outcome, Applied):
                 raise StorageError(f"refund for generation {generation_id} was not applied: {outcome}")
             return Refunded(_rows.generation(row), outcome.entry, outcome.balance)
+
+        return await self._tx(end)
 
     async def list_user_generations(
         self,
@@ -731,8 +690,9 @@ class SqliteStore(Store):
 
     async def stats(self, *, since: datetime) -> Stats:
         cut = ts(since)
-        async with self._read() as db:
-            gens = await self._all(
+
+        def figures(db: sqlite3.Connection) -> Stats:  # one trip for the five reads
+            gens = _fetch_all(
                 db,
                 """SELECT model, route_provider AS provider, status, count(*) AS count, sum(cost) AS credits,
                           sum(coalesce(json_extract(request, '$.duration'), 0)) AS seconds
@@ -740,7 +700,7 @@ class SqliteStore(Store):
                    GROUP BY model, route_provider, status ORDER BY model, route_provider, status""",
                 (cut,),
             )
-            pay = await self._one(
+            pay = _fetch_one(
                 db,
                 """SELECT count(*) AS payments, coalesce(sum(stars), 0) AS stars,
                           coalesce(sum(credits), 0) AS credits, coalesce(sum(refunded), 0) AS refunded,
@@ -748,28 +708,30 @@ class SqliteStore(Store):
                    FROM payments WHERE created_at >= ?""",
                 (cut,),
             )
-            users = await self._one(db, "SELECT count(*) AS n FROM users WHERE created_at >= ?", (cut,))
-            welcome = await self._one(
+            users = _fetch_one(db, "SELECT count(*) AS n FROM users WHERE created_at >= ?", (cut,))
+            welcome = _fetch_one(
                 db,
                 """SELECT count(*) AS users, coalesce(sum(delta), 0) AS credits FROM ledger
                    WHERE kind = 'welcome' AND created_at >= ?""",
                 (cut,),
             )
-            uncertain = await self._one(
+            uncertain = _fetch_one(
                 db,
                 """SELECT count(*) AS n FROM generations
                    WHERE created_at >= ? AND error_code = 'uncertain_submit'""",
                 (cut,),
             )
-        assert pay is not None and users is not None and welcome is not None and uncertain is not None
-        return _rows.stats(
-            since,
-            generations=gens,
-            payments=pay,
-            new_users=users["n"],
-            welcome=welcome,
-            uncertain_submits=int(uncertain["n"]),
-        )
+            assert pay is not None and users is not None and welcome is not None and uncertain is not None
+            return _rows.stats(
+                since,
+                generations=gens,
+                payments=pay,
+                new_users=users["n"],
+                welcome=welcome,
+                uncertain_submits=int(uncertain["n"]),
+            )
+
+        return await self._conn.run(figures)
 
     # outbox: notices owed after money changes (written by the triggers of migration 0007), uploads
 
@@ -870,52 +832,193 @@ class SqliteStore(Store):
         return [_rows.received_update(r) for r in rows]
 
 
+#: Databases private to their connection, where a second connection would see another one.
+_PRIVATE_DATABASES = frozenset({":memory:", ""})
+
+
+def _ensure_user(
+    db: sqlite3.Connection,
+    user_id: int,
+    username: str | None,
+    language: str | None,
+    welcome_credits: int,
+    now: str,
+) -> User:
+    """Nearly every update finds its user as they were: then one read and no write transaction (as the
+    Postgres function of migrations/supabase/20261203000300_ensure_user_reads.sql). "As they were": the
+    user (and with it the wallet, the balance column) exists, the @username is the one shown (or none is
+    shown) and nobody else holds that name, and the language is already set (or none is given; a set one
+    is never replaced). Anything else takes the write path below."""
+    row = _fetch_one(
+        db,
+        """SELECT u.*, EXISTS (SELECT 1 FROM users o WHERE lower(o.username) = lower(?) AND o.id <> u.id)
+                  AS name_taken
+           FROM users u WHERE u.id = ?""",
+        (username, user_id),
+    )
+    if (
+        row is not None
+        and (username is None or (row["username"] == username and not row["name_taken"]))
+        and (language is None or row["language"] is not None)
+    ):
+        return _rows.user(row)
+
+    def write(db: sqlite3.Connection) -> User:
+        if username is not None:  # a @username belongs to whoever shows it now
+            db.execute(
+                """UPDATE users SET username = NULL, updated_at = ?
+                   WHERE lower(username) = lower(?) AND id <> ?""",
+                (now, username, user_id),
+            )
+        row = _fetch_one(
+            db,
+            """INSERT INTO users (id, username, language, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET
+                   username = coalesce(excluded.username, users.username),
+                   language = coalesce(users.language, excluded.language),
+                   updated_at = excluded.updated_at
+               RETURNING *""",
+            (user_id, username, language, now, now),
+        )
+        assert row is not None
+        user = _rows.user(row)
+        # created_at equals this call's timestamp only when the upsert inserted the row
+        if welcome_credits > 0 and row["created_at"] == now:
+            outcome = _append(
+                db,
+                user_id=user_id,
+                delta=welcome_credits,
+                kind=LedgerKind.WELCOME,
+                key=f"welcome:{user_id}",
+                now=now,
+            )
+            user = replace(user, balance=outcome.balance)
+        return user
+
+    return _transaction(db, write)
+
+
+def _append(
+    db: sqlite3.Connection,
+    *,
+    user_id: int,
+    delta: int,
+    kind: LedgerKind,
+    key: str,
+    now: str,
+    generation_id: str | None = None,
+    charge_id: str | None = None,
+    admin_id: int | None = None,
+    reason: str | None = None,
+) -> LedgerOutcome:
+    """Append one entry inside the caller's transaction; the balance column moves with it."""
+    existing = _fetch_one(db, "SELECT * FROM ledger WHERE idempotency_key = ?", (key,))
+    if existing is not None:
+        balance = _fetch_one(db, "SELECT balance FROM users WHERE id = ?", (existing["user_id"],))
+        assert balance is not None
+        return AlreadyApplied(_rows.entry(existing), balance["balance"])
+    row = _fetch_one(db, "SELECT balance FROM users WHERE id = ?", (user_id,))
+    if row is None:
+        raise UnknownUserError(user_id)
+    after = row["balance"] + delta
+    if after < 0:
+        return InsufficientFunds(balance=row["balance"], required=-delta)
+    db.execute("UPDATE users SET balance = ?, updated_at = ? WHERE id = ?", (after, now, user_id))
+    entry = _fetch_one(
+        db,
+        """INSERT INTO ledger (user_id, delta, kind, idempotency_key, generation_id, payment_charge_id,
+                               admin_id, reason, balance_after, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+        (user_id, delta, kind.value, key, generation_id, charge_id, admin_id, reason, after, now),
+    )
+    assert entry is not None
+    return Applied(_rows.entry(entry), after)
+
+
+# --- opening ----------------------------------------------------------------------------------------
+
+
+async def _open_connection(path: Path | str, *, migrate: bool) -> SqliteConnection:
+    """A connection with the store's settings (and, with `migrate`, the schema brought up to date);
+    anything that makes the file unusable is a StoragePathError naming it."""
+    try:
+        if str(path) not in _PRIVATE_DATABASES:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await SqliteConnection.open(path)
+    except (OSError, sqlite3.DatabaseError) as error:
+        raise _unusable(path, error) from error
+    try:
+        await conn.run(_configure, migrate)
+    except sqlite3.DatabaseError as error:
+        await conn.close()
+        raise _unusable(path, error) from error
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+def _configure(db: sqlite3.Connection, migrate: bool) -> None:
+    db.execute("PRAGMA busy_timeout = 30000")
+    _enable_wal(db)
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+    if migrate:
+        _apply_migrations(db)
+
+
 def _unusable(path: Path | str, error: OSError | sqlite3.DatabaseError) -> StoragePathError:
     where = f" ({error.filename})" if isinstance(error, OSError) and error.filename else ""
     return StoragePathError(f"cannot open the database {path}: {os_reason(error)}{where}")
 
 
-async def _enable_wal(db: aiosqlite.Connection, attempts: int = 40) -> None:
+def _enable_wal(db: sqlite3.Connection, attempts: int = 40) -> None:
     """Switch a new file to WAL. The switch needs an exclusive lock and SQLite does not wait for it
-    (no busy handler), so processes starting together retry briefly instead of failing."""
+    (no busy handler), so processes starting together retry briefly instead of failing. The pause blocks
+    only the connection's own thread."""
     for attempt in range(attempts):
         try:
-            await db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == attempts - 1:
                 raise
-            await asyncio.sleep(0.025 * (attempt + 1))
+            time.sleep(0.025 * (attempt + 1))
 
 
-async def apply_migrations(db: aiosqlite.Connection) -> list[int]:
-    """Apply every `migrations/sqlite/NNNN_name.sql` not yet recorded; returns the versions applied now.
+async def apply_migrations(conn: SqliteConnection) -> list[int]:
+    """Apply every `migrations/sqlite/NNNN_name.sql` not yet recorded; returns the versions applied now."""
+    return await conn.run(_apply_migrations)
+
+
+def _apply_migrations(db: sqlite3.Connection) -> list[int]:
+    """`apply_migrations` in the connection's thread.
 
     Each file runs in its own IMMEDIATE transaction, so two processes starting together apply it once:
     the second waits for the lock, sees the version recorded, and skips it.
     """
-    await db.execute(
+    db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
         "applied_at TEXT NOT NULL)"
     )
     applied_now = []
     for version, name, sql in _migration_files():
-        await db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
-            async with db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)) as cur:
-                if await cur.fetchone() is not None:
-                    await db.execute("COMMIT")
-                    continue
+            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                db.execute("COMMIT")
+                continue
             for statement in _statements(sql):
-                await db.execute(statement)
-            await db.execute(
+                db.execute(statement)
+            db.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (version, name, ts(datetime.now(UTC))),
             )
+            db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
-        await db.execute("COMMIT")
         applied_now.append(version)
     return applied_now
 

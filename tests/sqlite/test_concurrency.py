@@ -127,10 +127,10 @@ async def test_migrations_apply_once_when_processes_start_together(tmp_path: Pat
     stores = await asyncio.gather(*(SqliteStore.open(path) for _ in range(4)))
     shipped = [version for version, _name, _sql in _migration_files()]
     try:
-        async with stores[0]._db.execute("SELECT version FROM schema_migrations") as cur:
-            assert [row[0] for row in await cur.fetchall()] == shipped == list(range(1, len(shipped) + 1))
-        async with stores[0]._db.execute("PRAGMA journal_mode") as cur:
-            assert (await cur.fetchone())[0] == "wal"  # type: ignore[index]
+        versions = await stores[0]._conn.execute("SELECT version FROM schema_migrations")
+        assert [row[0] for row in versions] == shipped == list(range(1, len(shipped) + 1))
+        [mode] = await stores[0]._conn.execute("PRAGMA journal_mode")
+        assert mode[0] == "wal"
     finally:
         for store in stores:
             await store.close()

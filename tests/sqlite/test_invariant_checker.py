@@ -35,7 +35,7 @@ async def test_balance_out_of_step_breaks_invariant_1(
     backend: BackendUnderTest, sqlite_backend: SqliteStore
 ) -> None:
     await fund(backend, 1, 50)
-    await sqlite_backend._db.execute("UPDATE users SET balance = balance + 5 WHERE id = 1")
+    await sqlite_backend._conn.execute("UPDATE users SET balance = balance + 5 WHERE id = 1")
     assert await backend.violations() == ["invariant 1 broken for user 1: balance 55 != ledger sum 50"]
 
 
@@ -45,7 +45,7 @@ async def test_missing_debit_and_stray_refund_break_invariant_2(
     await fund(backend, 1, 50)
     await backend.store.create_generation(new_generation("g1", cost=10))
     await backend.store.create_generation(new_generation("g2", cost=10))
-    db = sqlite_backend._db
+    db = sqlite_backend._conn
     await db.execute("DROP TRIGGER ledger_no_delete")
     await db.execute("DELETE FROM ledger WHERE idempotency_key = 'gen:g1'")
     await db.execute("UPDATE users SET balance = balance + 10")  # keep invariant 1 intact
@@ -65,11 +65,11 @@ async def test_double_credited_charge_breaks_invariant_3(
 ) -> None:
     await backend.store.ensure_user(1)
     await backend.store.record_payment(NewPayment("c1", user_id=1, stars=10, credits=10, payload="p"))
-    await sqlite_backend._db.execute(
+    await sqlite_backend._conn.execute(
         "INSERT INTO ledger (user_id, delta, kind, idempotency_key, payment_charge_id, balance_after,"
         " created_at) VALUES (1, 10, 'purchase', 'purchase:c1:again', 'c1', 20, '2026-01-01T00:00:00+00:00')"
     )
-    await sqlite_backend._db.execute("UPDATE users SET balance = 20")
+    await sqlite_backend._conn.execute("UPDATE users SET balance = 20")
     assert await backend.violations() == [
         "invariant 3 broken for charge c1: 1 payment rows and 2 purchase entries"
     ]
@@ -82,5 +82,5 @@ async def test_ledger_is_append_only(backend: BackendUnderTest, sqlite_backend: 
     )
     for statement in ("UPDATE ledger SET delta = 500", "DELETE FROM ledger"):
         with pytest.raises(Exception, match="append-only"):
-            await sqlite_backend._db.execute(statement)
+            await sqlite_backend._conn.execute(statement)
     assert await backend.violations() == []
