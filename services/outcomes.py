@@ -69,7 +69,14 @@ class Outcomes:
             if error.kind in TRANSIENT:
                 raise RetryLater(f"download failed: {error}", retry_after=error.retry_after) from None
             raise Failure("download_failed", error.message) from None
-        meta = {"width": result.width, "height": result.height, "duration": result.duration, "size": size}
+        meta: dict[str, Any] = {
+            "width": result.width,
+            "height": result.height,
+            "duration": result.duration,
+            "size": size,
+        }
+        if status.cost_usd is not None:  # what the provider billed, for /stats margins
+            meta["cost_usd"] = status.cost_usd
         outcome = await self._generations.mark_succeeded(
             generation.id, result_path=path, result_meta=meta, provider_result=result.url or None
         )

@@ -127,6 +127,8 @@ class CoreSettings(BaseSettings):
         default_factory=lambda: [StarsPack(100, 100), StarsPack(550, 500), StarsPack(1200, 1000)]
     )
     stars_per_credit: Decimal = Field(Decimal(1), gt=0)
+    #: What one Star pays out to the operator in US dollars (for /stats revenue and margin only).
+    star_usd: Decimal = Field(Decimal("0.013"), gt=0, le=10)
     max_image_mb: float = Field(20.0, gt=0, le=100)
     max_active_generations: int = Field(3, ge=1, le=100)
     max_submits_per_minute: int = Field(5, ge=1, le=600)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -254,6 +255,11 @@ class GenerationStats:
     credits: int
     #: Sum of the requested durations, for a provider cost estimate from the catalog.
     seconds: int
+    #: Of these, the generations whose provider reported what the task cost (`result_meta.cost_usd`):
+    #: how many, the sum of those costs in US dollars, and the sum of their durations.
+    reported: int = 0
+    reported_cost_usd: Decimal = Decimal(0)
+    reported_seconds: int = 0
 
 
 @dataclass(frozen=True, slots=True)

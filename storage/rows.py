@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from storage.interfaces import MUTABLE_GENERATION_FIELDS
@@ -37,6 +38,8 @@ class Row(Protocol):
     """A row by column name: a `sqlite3.Row` or a JSON object from PostgREST."""
 
     def __getitem__(self, column: str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
 
 
 def ts(value: datetime) -> str:
@@ -183,6 +186,9 @@ class RowMapper:
                     count=int(g["count"]),
                     credits=int(g["credits"]),
                     seconds=int(g["seconds"]),
+                    reported=int(_optional(g, "reported") or 0),
+                    reported_cost_usd=Decimal(str(_optional(g, "reported_cost_usd") or 0)),
+                    reported_seconds=int(_optional(g, "reported_seconds") or 0),
                 )
                 for g in generations
             ],
@@ -212,3 +218,8 @@ class RowMapper:
                 value = self.dump_json(value)
             values[name] = value
         return values
+
+
+def _optional(row: Row, key: str) -> Any:
+    """A column a backend's older schema may not return yet (None then)."""
+    return row[key] if key in row.keys() else None  # noqa: SIM118 (sqlite3.Row has no `in`)

@@ -695,7 +695,12 @@ class SqliteStore(Store):
             gens = _fetch_all(
                 db,
                 """SELECT model, route_provider AS provider, status, count(*) AS count, sum(cost) AS credits,
-                          sum(coalesce(json_extract(request, '$.duration'), 0)) AS seconds
+                          sum(coalesce(json_extract(request, '$.duration'), 0)) AS seconds,
+                          count(json_extract(result_meta, '$.cost_usd')) AS reported,
+                          coalesce(sum(json_extract(result_meta, '$.cost_usd')), 0) AS reported_cost_usd,
+                          coalesce(sum(CASE WHEN json_extract(result_meta, '$.cost_usd') IS NOT NULL
+                                   THEN coalesce(json_extract(request, '$.duration'), 0) END), 0)
+                              AS reported_seconds
                    FROM generations WHERE created_at >= ?
                    GROUP BY model, route_provider, status ORDER BY model, route_provider, status""",
                 (cut,),

@@ -7,6 +7,7 @@ router and gets the same "unknown command" answer as any other unknown command.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
@@ -21,7 +22,7 @@ from services.admin import AdminReports
 from services.generations import GenerationService
 from services.payments import PayerUnknown, Payments, RefundedUntracked, RefundRejected
 from services.settings import Settings
-from services.stats import by_model, by_status, provider_cost
+from services.stats import Margin, by_model, by_status, credit_value_usd, margins, provider_cost
 from services.users import MAX_USER_ID, Users, user_ref, whole_number
 from services.wallet import Wallet
 from storage.records import AlreadyApplied, Applied, Generation, Payment, Stats, User
@@ -197,19 +198,26 @@ async def refund(
 # ------------------------------------------------------------------ /stats
 
 
-async def stats(message: Message, admin: AdminReports, generations: GenerationService, t: Texts) -> None:
+async def stats(
+    message: Message, admin: AdminReports, generations: GenerationService, t: Texts, settings: Settings
+) -> None:
     now = datetime.now(UTC)
     periods = (("admin-stats-day", timedelta(hours=24)), ("admin-stats-month", timedelta(days=30)))
+    credit_usd = credit_value_usd(((p.credits, p.stars) for p in settings.stars_packs), settings.star_usd)
     blocks = [
-        render_stats(await admin.stats(since=now - span), title, t, generations) for title, span in periods
+        render_stats(await admin.stats(since=now - span), title, t, generations, credit_usd)
+        for title, span in periods
     ]
     await message.answer("\n\n".join(blocks)[:TEXT_LIMIT])
 
 
-def render_stats(figures: Stats, title: str, t: Texts, generations: GenerationService) -> str:
+def render_stats(
+    figures: Stats, title: str, t: Texts, generations: GenerationService, credit_usd: Decimal
+) -> str:
     statuses = by_status(figures.generations)
     models = by_model(figures.generations)
-    cost = provider_cost(figures.generations, {key: o.model for key, o in generations.offers.items()})
+    catalog = {key: o.model for key, o in generations.offers.items()}
+    cost = provider_cost(figures.generations, catalog)
     status_text = ", ".join(
         f"{t('library-status', status=status.value)}: {count}" for status, count in statuses.items()
     )
@@ -232,12 +240,31 @@ def render_stats(figures: Stats, title: str, t: Texts, generations: GenerationSe
             refunded=paid.refunded,
             net=paid.stars - paid.refunded_stars,
         ),
-        t("admin-stats-cost", usd=f"{cost.usd:.2f}", unpriced=cost.unpriced),
+        t("admin-stats-cost", usd=f"{cost.usd:.2f}", unpriced=cost.unpriced, reported=cost.reported),
         t("admin-stats-users", count=figures.new_users),
         t("admin-stats-welcome", credits=figures.welcome_credits, users=figures.welcome_users),
         t("admin-stats-uncertain", count=figures.uncertain_submits),
     ]
+    found = margins(figures.generations, catalog, credit_usd)
+    if found:
+        lines.append(t("admin-stats-margins", credit_usd=f"{credit_usd:.4f}"))
+        lines += [margin_line(m, t, generations) for m in found[:MODELS_SHOWN]]
     return "\n".join(lines)
+
+
+def margin_line(margin: Margin, t: Texts, generations: GenerationService) -> str:
+    share = margin.margin_share
+    return t(
+        "admin-stats-margin",
+        model=generations.model_name(margin.model),
+        provider=margin.provider or "—",
+        count=margin.count,
+        revenue=f"{margin.revenue_usd:.2f}",
+        cost=f"{margin.cost.usd:.2f}",
+        reported=margin.cost.reported,
+        margin=f"{margin.margin_usd:.2f}",
+        share="—" if share is None else f"{share * 100:.0f}",
+    )
 
 
 def build_router() -> Router:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from services.catalog import load_catalog
-from services.stats import provider_cost
+from services.stats import credit_value_usd, margins, provider_cost
 from storage.records import GenerationStats, GenerationStatus, LedgerKind
 from tests.bot.test_payments import buy_pack, replies
 from tests.fakes.telegram import FakeTelegram
@@ -215,6 +215,9 @@ async def test_stats_count_generations_by_status_and_model_and_stars_revenue(rig
         assert "• Demo: 3 generations (15 credits)" in block
         assert "Revenue: 100 ⭐ from 1 payment; refunded 0 ⭐ (0 payments); net 100 ⭐" in block
         assert "Provider cost ≈ $0.00" in block
+        # the demo's route costs nothing; its 2 videos' 10 credits at the 1200-for-1000 pack × STAR_USD 0.013
+        assert "💹 Margin per model and provider (1 credit ≈ $0.0108):" in block
+        assert "• Demo · demo: 2 videos, revenue $0.11, cost $0.00, margin $0.11 (100 %)" in block
     assert day.startswith("📊 Last 24 hours") and month.startswith("📊 Last 30 days")
 
 
@@ -259,3 +262,38 @@ def test_provider_cost_uses_the_routes_prices_for_produced_videos() -> None:
     ]
     estimate = provider_cost(rows, {"clip": priced})
     assert estimate.usd == Decimal("2.7") and estimate.unpriced == 2
+
+    # what providers reported replaces the estimate for those videos; the rest are still estimated
+    reported = [
+        GenerationStats("clip", "openai", GenerationStatus.DELIVERED, 3, 30, 12, 2, Decimal("1.10"), 8),
+        GenerationStats("gone", "openai", GenerationStatus.DELIVERED, 2, 20, 8, 1, Decimal("0.40"), 4),
+        GenerationStats("clip", "openai", GenerationStatus.FAILED, 5, 50, 20, 1, Decimal("9"), 4),
+    ]
+    mixed = provider_cost(reported, {"clip": priced})
+    # clip: 1.10 reported + one estimated 4 s video (0.5 + 0.4); gone: 0.40 reported, one unpriced
+    assert (mixed.usd, mixed.unpriced, mixed.reported) == (Decimal("2.40"), 1, 3)
+
+
+def test_margins_per_model_and_provider_value_credits_at_the_most_generous_pack() -> None:
+    models = {m.key: m for m in load_catalog(CATALOG).models}
+    # 100 credits for 100 Stars, 1200 for 1000: a credit brings in at least 1000/1200 Star
+    credit_usd = credit_value_usd([(100, 100), (1200, 1000)], Decimal("0.012"))
+    assert credit_usd == Decimal("0.01")
+    rows = [
+        GenerationStats("clip", "openai", GenerationStatus.DELIVERED, 3, 300, 12, 3, Decimal("1.20"), 12),
+        GenerationStats("clip", "laozhang", GenerationStatus.DELIVERED, 1, 100, 4, 1, Decimal("1.50"), 4),
+        GenerationStats("clip", "openai", GenerationStatus.FAILED, 2, 200, 8),
+    ]
+    found = margins(rows, models, credit_usd)
+    assert [(m.model, m.provider, m.count, m.credits) for m in found] == [
+        ("clip", "openai", 3, 300),
+        ("clip", "laozhang", 1, 100),
+    ], "refunded videos earn nothing; the largest revenue first"
+    openai, laozhang = found
+    assert (openai.revenue_usd, openai.cost.usd, openai.margin_usd) == (
+        Decimal(3),
+        Decimal("1.20"),
+        Decimal("1.80"),
+    )
+    assert openai.margin_share == Decimal("0.6")
+    assert laozhang.margin_usd == Decimal("-0.50"), "a loss shows as one"

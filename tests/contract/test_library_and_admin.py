@@ -4,6 +4,7 @@ refunds and stats. Runs unchanged on every backend."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from storage.records import (
     ACTIVE_STATUSES,
@@ -18,8 +19,16 @@ from tests.contract.test_generations import NOW, _chunks, fund, new_generation
 QUEUED = frozenset({GenerationStatus.QUEUED})
 
 
-async def finish(backend: BackendUnderTest, gen_id: str, *, user_id: int = 1, video: bool = True) -> None:
-    """Move a queued generation to delivered (with a stored video) or to failed with its refund."""
+async def finish(
+    backend: BackendUnderTest,
+    gen_id: str,
+    *,
+    user_id: int = 1,
+    video: bool = True,
+    cost_usd: float | None = None,
+) -> None:
+    """Move a queued generation to delivered (with a stored video, and the cost its provider reported,
+    if any) or to failed with its refund."""
     store = backend.store
     if not video:
         await store.end_with_refund(
@@ -37,7 +46,11 @@ async def finish(backend: BackendUnderTest, gen_id: str, *, user_id: int = 1, vi
         gen_id,
         to=GenerationStatus.SUCCEEDED,
         allowed_from=ACTIVE_STATUSES,
-        fields={"result_path": path, "route_provider": "demo"},
+        fields={
+            "result_path": path,
+            "route_provider": "demo",
+            "result_meta": {"size": 5} if cost_usd is None else {"size": 5, "cost_usd": cost_usd},
+        },
         now=NOW,
     )
     await store.transition_generation(
@@ -153,19 +166,26 @@ async def test_stats_group_generations_and_sum_payments_since_a_time(backend: Ba
     await store.create_generation(new_generation("old", cost=5, at=old, request=request))
     for gen_id in ("a", "b", "c"):
         await store.create_generation(new_generation(gen_id, cost=5, request=request))
+    await store.create_generation(new_generation("d", cost=5, request={**request, "duration": 8}))
     await finish(backend, "old")
-    await finish(backend, "a")
+    await finish(backend, "a", cost_usd=0.25)
     await finish(backend, "b")
     await finish(backend, "c", video=False)
+    await finish(backend, "d", cost_usd=1.5)
 
     day = await store.stats(since=NOW - timedelta(days=1))
     rows = {(g.model, g.provider, g.status): (g.count, g.credits, g.seconds) for g in day.generations}
     assert rows == {
-        ("demo", "demo", GenerationStatus.DELIVERED): (2, 10, 8),
+        ("demo", "demo", GenerationStatus.DELIVERED): (3, 15, 16),
         ("demo", None, GenerationStatus.FAILED): (1, 5, 4),
     }
+    reported = {g.status: (g.reported, g.reported_cost_usd, g.reported_seconds) for g in day.generations}
+    assert reported == {
+        GenerationStatus.DELIVERED: (2, Decimal("1.75"), 12),  # "a" (4 s) and "d" (8 s) reported a cost
+        GenerationStatus.FAILED: (0, Decimal(0), 0),
+    }
     month = await store.stats(since=NOW - timedelta(days=30))
-    assert sum(g.count for g in month.generations) == 4
+    assert sum(g.count for g in month.generations) == 5
     # payments and users are stamped by the store's own clock: all of them are recent
     assert month.payments == PaymentStats(payments=2, stars=140, credits=150, refunded=1, refunded_stars=40)
     assert month.new_users == 1

@@ -63,6 +63,8 @@ COUNTS: dict[tuple[str, str], str] = {
     ("admin-stats-revenue", "payments"): "payment",
     ("admin-stats-revenue", "refunded"): "payment",
     ("admin-stats-cost", "unpriced"): "video",
+    ("admin-stats-cost", "reported"): "video",
+    ("admin-stats-margin", "count"): "video",
     ("admin-stats-users", "count"): "new-user",
     ("admin-stats-uncertain", "count"): "generation",
     ("refund-notice", "stars"): "star-acc",  # "платёж на 21 звезду"
@@ -126,6 +128,14 @@ NOT_COUNTS: dict[tuple[str, str], object] = {
     ("admin-stats-revenue", "stars"): 7,
     ("admin-stats-revenue", "refunded_stars"): 7,
     ("admin-stats-revenue", "net"): 7,
+    ("admin-stats-margin", "reported"): 7,  # "(3 reported)": the noun is the line's videos, already said
+    ("admin-stats-margin", "provider"): "kie",  # a provider's name
+    # dollar amounts and a percentage, formatted by the handler: "$12.50", "38 %"
+    ("admin-stats-margin", "revenue"): "12.50",
+    ("admin-stats-margin", "cost"): "7.75",
+    ("admin-stats-margin", "margin"): "4.75",
+    ("admin-stats-margin", "share"): "38",
+    ("admin-stats-margins", "credit_usd"): "0.0108",
     ("buy-pack-button", "stars"): 7,
     ("admin-user-payment", "refunded"): "no",  # a yes/no flag
     ("admin-stats-welcome", "credits"): 7,  # a label: "Welcome credits: 50"

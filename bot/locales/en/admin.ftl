@@ -106,11 +106,23 @@ admin-stats-revenue = Revenue: { $stars } ⭐ from { $payments } { $payments ->
         [one] payment
        *[other] payments
     }); net { $net } ⭐
-admin-stats-cost = Provider cost ≈ ${ $usd }{ $unpriced ->
+admin-stats-cost = Provider cost ≈ ${ $usd }{ $reported ->
+        [0] {""}
+        [one] {" "}({ $reported } video as its provider reported, the rest estimated)
+       *[other] {" "}({ $reported } videos as their providers reported, the rest estimated)
+    }{ $unpriced ->
         [0] {""}
         [one] {" "}(+ { $unpriced } video without a catalog price)
        *[other] {" "}(+ { $unpriced } videos without a catalog price)
     }
+admin-stats-margins = 💹 Margin per model and provider (1 credit ≈ ${ $credit_usd }):
+admin-stats-margin = • { $model } · { $provider }: { $count } { $count ->
+        [one] video
+       *[other] videos
+    }, revenue ${ $revenue }, cost ${ $cost }{ $reported ->
+        [0] {""}
+       *[other] {" "}({ $reported } reported)
+    }, margin ${ $margin } ({ $share } %)
 admin-stats-users = { $count } new { $count ->
         [one] user
        *[other] users

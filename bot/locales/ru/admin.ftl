@@ -148,10 +148,20 @@ admin-stats-revenue = Выручка: { $stars } ⭐ за { $payments } { $payme
         [many] платежей
        *[other] платежа
     }); итого { $net } ⭐
-admin-stats-cost = Затраты на провайдеров ≈ ${ $usd }{ $unpriced ->
+admin-stats-cost = Затраты на провайдеров ≈ ${ $usd }{ $reported ->
+        [0] {""}
+        [one] {" "}({ $reported } видео — по данным провайдера, остальное — оценка)
+        [few] {" "}({ $reported } видео — по данным провайдеров, остальное — оценка)
+       *[other] {" "}({ $reported } видео — по данным провайдеров, остальное — оценка)
+    }{ $unpriced ->
         [0] {""}
        *[other] {" "}(+ { $unpriced } видео без цены в каталоге)
     }
+admin-stats-margins = 💹 Маржа по моделям и провайдерам (1 кредит ≈ ${ $credit_usd }):
+admin-stats-margin = • { $model } · { $provider }: { $count } видео, выручка ${ $revenue }, затраты ${ $cost }{ $reported ->
+        [0] {""}
+       *[other] {" "}({ $reported } по данным провайдера)
+    }, маржа ${ $margin } ({ $share } %)
 admin-stats-users = { $count } { $count ->
         [one] новый пользователь
         [few] новых пользователя

@@ -40,10 +40,18 @@ admin-stats-generations = { $total } 次生成（{ $statuses }）
 admin-stats-model = • { $model }：{ $count } 次生成（{ $credits } 积分）
 admin-stats-more-models = • … 另有 { $count } 个模型
 admin-stats-revenue = 收入：{ $stars } ⭐，来自 { $payments } 笔付款；已退款 { $refunded_stars } ⭐（{ $refunded } 笔）；净收入 { $net } ⭐
-admin-stats-cost = 服务商成本 ≈ ${ $usd }{ $unpriced ->
+admin-stats-cost = 服务商成本 ≈ ${ $usd }{ $reported ->
+    [0] {""}
+   *[other] （其中 { $reported } 个视频按服务商报告的成本，其余为估算）
+}{ $unpriced ->
     [0] {""}
    *[other] （另有 { $unpriced } 个视频在目录中没有价格）
 }
+admin-stats-margins = 💹 各模型与服务商的利润（1 积分 ≈ ${ $credit_usd }）：
+admin-stats-margin = • { $model } · { $provider }：{ $count } 个视频，收入 ${ $revenue }，成本 ${ $cost }{ $reported ->
+    [0] {""}
+   *[other] （{ $reported } 个为服务商报告）
+}，利润 ${ $margin }（{ $share }%）
 admin-stats-users = { $count } 位新用户
 admin-stats-uncertain = ⚠️ 提交结果不确定：{ $count } 次生成已退款，服务商可能已创建（并计费）任务
 refund-notice = ⭐ 您支付的 { $stars } 颗星星已退款。{ $debited ->
