@@ -5,11 +5,14 @@ checked by `check_envelope` as well as by its HTTP status (`classify`). Input im
 URLs: each one first goes through KIE's file upload API (a second host, same key), and the returned
 `downloadUrl` goes into `imageUrls`. Result URLs are public files on another host, fetched without the key.
 
-1080p is a second step on a finished task (`get-1080p-video`). To stay stateless, the resolution
-travels in the task id this adapter hands out: `"<KIE taskId>#1080p"` (720p tasks keep KIE's id as is),
-and `status()` asks for the upgrade once the base task has succeeded. Such tasks are submitted without a
-callBackUrl: KIE's callback would announce the 720p video under the bare id, which is not what was
-ordered; polling fetches the 1080p file. 4k (a paid upgrade polled by a second task) is not offered.
+1080p and 4k are a second step on a finished task: `get-1080p-video` (GET, free) and `get-4k-video`
+(POST, extra credits; asked again it answers "4k is processing" and finally the URLs, so asking on every
+poll orders it once). To stay stateless, the resolution travels in the task id this adapter hands out:
+`"<KIE taskId>#1080p"` or `"<KIE taskId>#4k"` (720p tasks keep KIE's id as is), and `status()` asks for
+the upgrade once the base task has succeeded, unless the record already carries a file of the ordered
+resolution. Such tasks are submitted without a callBackUrl: KIE's callback would announce the 720p video
+under the bare id, which is not what was ordered; polling fetches the upgraded file. 4k is asked for only
+when the route offers it (its `resolutions` list 4k, or list nothing and take the model's).
 """
 
 from __future__ import annotations
@@ -57,13 +60,20 @@ GENERATE_PATH = "/api/v1/veo/generate"
 EXTEND_PATH = "/api/v1/veo/extend"
 RECORD_INFO_PATH = "/api/v1/veo/record-info"
 HD_PATH = "/api/v1/veo/get-1080p-video"
+UHD_PATH = "/api/v1/veo/get-4k-video"
 UPLOAD_PATH = "/api/file-base64-upload"
 #: Folder on KIE's file host; each upload gets a fresh random name because a same name overwrites.
 UPLOAD_FOLDER = "videobot/inputs"
 
+SD = "720p"
 HD = "1080p"
+UHD = "4k"
 HD_SUFFIX = "#" + HD
-RESOLUTIONS = frozenset({"720p", HD})
+UHD_SUFFIX = "#" + UHD
+#: What KIE renders, lowest first; an upgrade step makes the higher ones from a finished 720p task.
+RESOLUTIONS = (SD, HD, UHD)
+#: A record's `response.resolution` to its rank in RESOLUTIONS (2160p: another spelling of 4k, in case).
+_RANKS = {SD: 0, HD: 1, UHD: 2, "2160p": 2}
 ASPECT_RATIOS = frozenset({"16:9", "9:16"})
 #: KIE makes 8-second clips only (its FAQ); route durations say so too, this guards a catalog edit.
 CLIP_SECONDS = 8
@@ -79,6 +89,8 @@ GENERATION_TYPES = {
 }
 #: KIE's docs say the 1080p file takes 1-3 minutes and to ask again every 20-30 s.
 HD_POLL_AFTER = 20.0
+#: The 4k file takes 5-10 minutes; its docs say to ask again every 30 s or more.
+UHD_POLL_AFTER = 30.0
 #: A signed callback older (or newer) than this is refused, so a captured one cannot be replayed later.
 CALLBACK_MAX_AGE = 300.0
 #: Envelope codes on record-info that describe the task itself (it failed), not our call.
@@ -86,7 +98,7 @@ TASK_FAILURE_CODES = frozenset({400, 451, 501})
 #: KIE's own internal error or timeout: a failed task's errorCode or callback code, and a create's
 #: envelope code (which may follow the task's creation).
 PROVIDER_FAULT_CODE = 500
-#: Errors of the 1080p step that a later poll may not see again; others end the task.
+#: Errors of an upgrade step that a later poll may not see again; others end the task.
 TRANSIENT_KINDS = (RateLimitedError, UnavailableError, UnauthorizedError, OutOfBalanceError)
 
 #: KIE's refusals name policies ("flagged … as violating content policies"), unsafe images, or Google
@@ -200,7 +212,9 @@ def validate_job(job: SubmitJob) -> list[InputImage]:
     """Refuse what KIE would refuse, before anything is uploaded; return the images to upload in order."""
     request = job.request
     if request.resolution is not None and request.resolution not in RESOLUTIONS:
-        raise _invalid(f"KIE renders 720p or 1080p, not {request.resolution}")
+        raise _invalid(f"KIE renders 720p, 1080p or 4k, not {request.resolution}")
+    if request.resolution == UHD and not offers_4k(job):
+        raise _invalid("this KIE route does not offer 4k")
     if request.aspect_ratio is not None and request.aspect_ratio not in ASPECT_RATIOS:
         raise _invalid(f"aspect ratio {request.aspect_ratio} is not offered (16:9 or 9:16)")
     if request.duration is not None and request.duration != CLIP_SECONDS:
@@ -234,25 +248,35 @@ def validate_job(job: SubmitJob) -> list[InputImage]:
     return images
 
 
+def offers_4k(job: SubmitJob) -> bool:
+    """4k costs extra credits: only a route that lists it (or leaves the model's list alone) asks."""
+    return job.route.resolutions is None or UHD in job.route.resolutions
+
+
 def _seed(job: SubmitJob) -> dict[str, int]:
     seed = job.request.seed
     return {"seeds": seed} if seed is not None and seed in SEEDS else {}
 
 
 def _callback(job: SubmitJob) -> dict[str, str]:
-    """callBackUrl, except for 1080p tasks (the callback would announce the 720p file; see the module doc)."""
-    return {"callBackUrl": job.callback_url} if job.callback_url and job.request.resolution != HD else {}
+    """callBackUrl, except for upgraded tasks (the callback would announce the 720p file; see the module
+    doc)."""
+    upgraded = job.request.resolution in (HD, UHD)
+    return {"callBackUrl": job.callback_url} if job.callback_url and not upgraded else {}
 
 
 def build_generate_body(job: SubmitJob, image_urls: Sequence[str]) -> dict[str, Any]:
-    """The `/veo/generate` body for a validated job whose images are uploaded to `image_urls`."""
+    """The `/veo/generate` body for a validated job whose images are uploaded to `image_urls`.
+
+    `enableTranslation` is always sent, because KIE's default is true and ours is off. KIE documents no
+    prompt-enhancement field, so `enhance_prompt` has nothing to set here."""
     request = job.request
     body: dict[str, Any] = {
         "prompt": request.prompt,
         "model": job.provider_model_id,
         "generationType": GENERATION_TYPES[request.mode],
         "aspect_ratio": request.aspect_ratio or "16:9",
-        "enableTranslation": True,
+        "enableTranslation": request.translate_prompt,
     }
     if image_urls:
         body["imageUrls"] = list(image_urls)
@@ -260,9 +284,10 @@ def build_generate_body(job: SubmitJob, image_urls: Sequence[str]) -> dict[str, 
 
 
 def build_extend_body(job: SubmitJob) -> dict[str, Any]:
-    """The `/veo/extend` body: the source task, a prompt, and `quality` for veo3 or `fast` otherwise."""
+    """The `/veo/extend` body: the source task (KIE's own id: a 4k order's suffix is ours), a prompt, and
+    `quality` for veo3 or `fast` otherwise."""
     body: dict[str, Any] = {
-        "taskId": job.source_task_id,
+        "taskId": split_task_id(job.source_task_id or "")[0],
         "prompt": job.request.prompt,
         "model": "quality" if job.provider_model_id == "veo3" else "fast",
     }
@@ -294,14 +319,15 @@ def parse_upload(payload: Any) -> str:
 
 
 def task_id_for(kie_task_id: str, resolution: str | None) -> str:
-    return kie_task_id + HD_SUFFIX if resolution == HD else kie_task_id
+    return f"{kie_task_id}#{resolution}" if resolution in (HD, UHD) else kie_task_id
 
 
 def split_task_id(task_id: str) -> tuple[str, str]:
     """(KIE's task id, the resolution ordered) from an id made by `task_id_for`."""
-    if task_id.endswith(HD_SUFFIX):
-        return task_id.removesuffix(HD_SUFFIX), HD
-    return task_id, "720p"
+    for suffix, resolution in ((HD_SUFFIX, HD), (UHD_SUFFIX, UHD)):
+        if task_id.endswith(suffix):
+            return task_id.removesuffix(suffix), resolution
+    return task_id, SD
 
 
 # ------------------------------------------------------------------------------------ response parsing
@@ -335,19 +361,59 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def result_urls(data: Mapping[str, Any]) -> list[str]:
-    """The first non-empty of the places KIE has been seen to put result URLs."""
-    response = _mapping(data.get("response"))
-    for value in (
-        response.get("resultUrls"),
-        data.get("resultUrls"),
-        response.get("fullResultUrls"),
-        data.get("fullResultUrls"),
-    ):
+def _first_urls(*values: Any) -> list[str]:
+    """The URLs of the first value that has any."""
+    for value in values:
         urls = url_list(value)
         if urls:
             return urls
     return []
+
+
+def result_urls(data: Mapping[str, Any]) -> list[str]:
+    """The first non-empty of the places KIE has been seen to put result URLs (the callback's
+    `data.info` too)."""
+    response = _mapping(data.get("response"))
+    info = _mapping(data.get("info"))
+    return _first_urls(
+        response.get("resultUrls"),
+        data.get("resultUrls"),
+        response.get("fullResultUrls"),
+        data.get("fullResultUrls"),
+        info.get("resultUrls"),
+    )
+
+
+def hd_urls(data: Mapping[str, Any]) -> list[str]:
+    """The 1080p file of a get-1080p-video `data`: `resultUrl` (the reference), `video1080pUrl` or
+    `info.resultUrls` (the seed documents), each as a URL, an array or an array string."""
+    info = _mapping(data.get("info"))
+    return _first_urls(
+        data.get("resultUrl"), data.get("video1080pUrl"), info.get("resultUrls"), info.get("result_urls")
+    )
+
+
+def uhd_urls(data: Mapping[str, Any]) -> list[str]:
+    """The 4k file of a get-4k-video `data` (`resultUrls`) or 4k callback (`info.resultUrls`; the
+    OpenAPI schema spells both snake_case)."""
+    info = _mapping(data.get("info"))
+    return _first_urls(
+        data.get("resultUrls"), data.get("result_urls"), info.get("resultUrls"), info.get("result_urls")
+    )
+
+
+def rank(resolution: Any) -> int:
+    """720p → 0, 1080p → 1, 4k → 2; an unknown or missing resolution counts as KIE's base, 720p."""
+    return _RANKS.get(str(resolution or SD).lower(), 0)
+
+
+def choose(candidates: Sequence[tuple[str, str | None]], ordered: str) -> tuple[str, str | None]:
+    """(url, resolution) to deliver: the file of the ordered resolution, else the highest below it (an
+    upgrade step follows), else the lowest above it (the fallback path's 1080p for a 720p order)."""
+    exact = [c for c in candidates if rank(c[1]) == rank(ordered)]
+    below = sorted((c for c in candidates if rank(c[1]) < rank(ordered)), key=lambda c: rank(c[1]))
+    above = sorted((c for c in candidates if rank(c[1]) > rank(ordered)), key=lambda c: rank(c[1]))
+    return (exact or below[-1:] or above)[0]
 
 
 def _failed(code: str, message: str, *, content_policy: bool | None = None) -> TaskStatus:
@@ -377,10 +443,11 @@ def _succeeded(urls: list[str], *, resolution: str | None, origin: list[str]) ->
     )
 
 
-def parse_record(payload: Any, *, retry_after: float | None = None) -> TaskStatus:
+def parse_record(payload: Any, *, ordered: str = SD, retry_after: float | None = None) -> TaskStatus:
     """A record-info answer. successFlag 0 → running, 1 → succeeded (failed without a URL), 2/3 → failed.
     Envelope codes 400/451/501 are the task's own failure (policy, English-only, image fetch); other
-    non-200 codes raise, so the poller asks again later."""
+    non-200 codes raise, so the poller asks again later. A record may hold the base file and a 1080p one
+    (`video1080pUrl`): the file of the `ordered` resolution is chosen (`choose`)."""
     if isinstance(payload, Mapping):
         code = _as_int(payload.get("code"))
         if code in TASK_FAILURE_CODES:
@@ -390,15 +457,22 @@ def parse_record(payload: Any, *, retry_after: float | None = None) -> TaskStatu
         raise UnavailableError("record-info answered without data", provider=NAME, code="bad_payload")
     flag = _as_int(data.get("successFlag"))
     if flag == 1:
-        urls = result_urls(data)
-        if not urls:
-            return _no_video()
         response = _mapping(data.get("response"))
         resolution = response.get("resolution")
         if not isinstance(resolution, str) and data.get("fallbackFlag") is True:
             resolution = HD  # videos from the legacy fallback path come in 1080p already
+        candidates: list[tuple[str, str | None]] = []
+        urls = result_urls(data)
+        if urls:
+            candidates.append((urls[0], resolution if isinstance(resolution, str) else None))
+        hd = _first_urls(response.get("video1080pUrl"), data.get("video1080pUrl"))
+        if hd:
+            candidates.append((hd[0], HD))
+        if not candidates:
+            return _no_video()
+        url, chosen = choose(candidates, ordered)
         origin = url_list(response.get("originUrls"))
-        return _succeeded(urls, resolution=resolution if isinstance(resolution, str) else None, origin=origin)
+        return _succeeded([url], resolution=chosen, origin=origin)
     if flag in (2, 3):
         error_code = data.get("errorCode")
         message = data.get("errorMessage")
@@ -409,8 +483,9 @@ def parse_record(payload: Any, *, retry_after: float | None = None) -> TaskStatu
     return TaskStatus(TaskState.RUNNING)
 
 
-def is_hd(status: TaskStatus) -> bool:
-    return status.result is not None and str(status.result.extra.get("resolution", "")).lower() == HD
+def reached(status: TaskStatus, ordered: str) -> bool:
+    """Whether a succeeded status already delivers the ordered resolution (no upgrade step needed)."""
+    return status.result is not None and rank(status.result.extra.get("resolution")) >= rank(ordered)
 
 
 def parse_hd(payload: Any, *, retry_after: float | None = None) -> TaskStatus:
@@ -420,10 +495,9 @@ def parse_hd(payload: Any, *, retry_after: float | None = None) -> TaskStatus:
     code = _as_int(payload.get("code"))
     message = _message(payload)
     if code == 200:
-        data = _mapping(payload.get("data"))
-        url = data.get("resultUrl")
-        if isinstance(url, str) and url.startswith(("http://", "https://")):
-            return _succeeded([url], resolution=HD, origin=[])
+        urls = hd_urls(_mapping(payload.get("data")))
+        if urls:
+            return _succeeded(urls, resolution=HD, origin=[])
         return TaskStatus(TaskState.RUNNING, poll_after=HD_POLL_AFTER)
     if "processing" in message.lower():
         return TaskStatus(TaskState.RUNNING, poll_after=HD_POLL_AFTER)
@@ -433,6 +507,32 @@ def parse_hd(payload: Any, *, retry_after: float | None = None) -> TaskStatus:
     if isinstance(error, TRANSIENT_KINDS):
         raise error
     return _failed(str(code), f"the 1080p version failed: {error.message}")
+
+
+def parse_uhd(payload: Any, *, retry_after: float | None = None) -> TaskStatus:
+    """A get-4k-video answer. The first call orders the file (code 200, `resultUrls` null); later calls
+    answer 422 "4k is processing" or 422 "The video has been generated successfully" with the URLs.
+    Code 500 "The 4K version of this video is unavailable" ends the task on KIE's side (a provider
+    fault, so another route may still make it); passing trouble raises, so the poller asks again."""
+    if not isinstance(payload, Mapping):
+        raise UnavailableError("get-4k-video did not answer JSON", provider=NAME, code="bad_payload")
+    code = _as_int(payload.get("code"))
+    message = _message(payload)
+    urls = uhd_urls(_mapping(payload.get("data")))
+    if code in (200, 422) and urls:
+        return _succeeded(urls, resolution=UHD, origin=[])
+    lowered = message.lower()
+    # Ordered, processing, or done with the URLs still to come in a later answer.
+    if code == 200 or "processing" in lowered or (code == 422 and "successfully" in lowered):
+        return TaskStatus(TaskState.RUNNING, poll_after=UHD_POLL_AFTER)
+    if code is None:
+        raise UnavailableError("get-4k-video has no envelope code", provider=NAME, code="bad_payload")
+    if code == PROVIDER_FAULT_CODE and "unavailable" in lowered:
+        return _failed(str(code), f"the 4k version failed: {message}")
+    error = envelope_error(code, message, retry_after=retry_after)
+    if isinstance(error, TRANSIENT_KINDS):
+        raise error
+    return _failed(str(code), f"the 4k version failed: {error.message}")
 
 
 def callback_task_id(payload: Any) -> str:
@@ -548,13 +648,20 @@ class KieVeoProvider(VideoProvider):
         response = await self._http.request(
             "GET", RECORD_INFO_PATH, params={"taskId": kie_id}, classify=classify
         )
-        status = parse_record(response.json(), retry_after=response.retry_after)
-        if resolution != HD or status.state is not TaskState.SUCCEEDED or is_hd(status):
+        status = parse_record(response.json(), ordered=resolution, retry_after=response.retry_after)
+        if status.state is not TaskState.SUCCEEDED or reached(status, resolution):
             return status
+        if resolution == HD:
+            response = await self._http.request(
+                "GET", HD_PATH, params={"taskId": kie_id, "index": "0"}, classify=classify
+            )
+            return parse_hd(response.json(), retry_after=response.retry_after)
+        # Asking again never orders a second 4k file (KIE answers "processing"), so a lost answer may be
+        # asked for again like a read.
         response = await self._http.request(
-            "GET", HD_PATH, params={"taskId": kie_id, "index": "0"}, classify=classify
+            "POST", UHD_PATH, json_body={"taskId": kie_id, "index": 0}, classify=classify, idempotent=True
         )
-        return parse_hd(response.json(), retry_after=response.retry_after)
+        return parse_uhd(response.json(), retry_after=response.retry_after)
 
     async def download(self, status: TaskStatus, *, max_bytes: int) -> AsyncIterator[bytes]:
         if status.result is None:

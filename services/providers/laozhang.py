@@ -1,4 +1,5 @@
-"""LaoZhang: an OpenAI-compatible `/v1/videos` API (the OpenAI adapter), or its chat-completions route."""
+"""LaoZhang: an OpenAI-compatible `/v1/videos` API (the OpenAI adapter, which also reads LaoZhang's
+`output.url` and a `/content` that answers the video's URL), or its chat-completions route."""
 
 from __future__ import annotations
 

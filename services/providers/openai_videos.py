@@ -5,6 +5,12 @@ One protocol, two provider names: "openai" and "laozhang" differ only in base UR
 first frame is an `input_reference` file of exactly `size`), the task is polled at `videos/{id}`, and
 the finished MP4 is streamed from `videos/{id}/content` with the key. Running jobs cannot be stopped
 (DELETE only removes finished videos), so `can_cancel` stays False.
+
+LaoZhang differs from the reference in places (the seed documents): a finished video object may carry
+its file as `output.url`, and `/content` may answer the video's URL (JSON `{"url"}`, a text/plain URL,
+or a redirect) instead of its bytes. Both forms are taken: the URL is fetched without the key unless it
+is on the API's own host, and nothing is passed on to storage before the file starts with an MP4 `ftyp`
+box.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from PIL import Image
@@ -92,6 +99,9 @@ _BALANCE = re.compile(
     re.IGNORECASE,
 )
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9*._-]+")
+#: A download answer that is not an MP4 may still name the video's URL (JSON `{"url"}` or a bare URL);
+#: such an answer is short, so a longer one that is not an MP4 is refused without reading on.
+LINK_BODY_MAX = 8192
 #: A failed video's `error.code` that names the provider's own trouble (UNCONFIRMED list: OpenAI
 #: documents no codes; gateways pass upstream errors and timeouts through like this).
 _PROVIDER_FAULT = re.compile(r"server_error|internal|timeout|timed_out|unavailable|overloaded", re.IGNORECASE)
@@ -321,10 +331,7 @@ def parse_status(payload: Mapping[str, Any], *, poll_after: float | None = None)
         )
     if state is TaskState.SUCCEEDED:
         video_id = str(payload.get("id") or "")
-        # LaoZhang's legacy async route returned a CDN link; the current route and OpenAI only /content.
-        link = next(
-            (payload[k] for k in ("video_url", "url") if str(payload.get(k, "")).startswith("http")), None
-        )
+        link = result_link(payload)
         if not video_id and link is None:
             return TaskStatus(
                 TaskState.FAILED, error_code="no_video", error_message="completed without a video to download"
@@ -341,6 +348,42 @@ def parse_status(payload: Mapping[str, Any], *, poll_after: float | None = None)
         )
         return TaskStatus(TaskState.SUCCEEDED, progress=100, result=result)
     return TaskStatus(state, progress=progress, poll_after=poll_after)
+
+
+def _http_url(value: Any) -> str | None:
+    """`value` if it is one absolute http(s) URL (no spaces: not a sentence that contains one)."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc and not any(c.isspace() for c in value):
+        return value
+    return None
+
+
+def result_link(payload: Mapping[str, Any]) -> str | None:
+    """The finished video's own URL where the object carries one: LaoZhang's `output.url`, or its legacy
+    async route's `video_url`/`url`. OpenAI (and LaoZhang's documented route) give none: `/content`."""
+    output = payload.get("output")
+    candidates = (
+        output.get("url") if isinstance(output, Mapping) else None,
+        payload.get("video_url"),
+        payload.get("url"),
+    )
+    return next((url for url in map(_http_url, candidates) if url), None)
+
+
+def link_in(body: bytes) -> str | None:
+    """The video URL a download answered instead of the video: JSON `{"url": ...}` (or a JSON string),
+    or a text/plain URL; None when the body is neither."""
+    text = body.decode("utf-8", errors="replace").strip()
+    if text.startswith(("{", '"')):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        return _http_url(value.get("url") if isinstance(value, dict) else value)
+    return _http_url(text)
 
 
 def parse_submitted(payload: Any, *, provider: str, poll_after: float | None = None) -> Submitted:
@@ -510,14 +553,44 @@ class OpenAIVideosProvider(VideoProvider):
     async def download(self, status: TaskStatus, *, max_bytes: int) -> AsyncIterator[bytes]:
         if status.result is None:
             raise NotFoundError("the task has no result to download", provider=self.name)
+        async for chunk in self._checked(status.result.url, max_bytes=max_bytes, follow_link=True):
+            yield chunk
+
+    async def _checked(self, url: str, *, max_bytes: int, follow_link: bool) -> AsyncIterator[bytes]:
+        """Stream `url` once its first box is `ftyp`. An answer that is not an MP4 is held back (it is at
+        most LINK_BODY_MAX bytes) and, when it names the video's URL, that URL is streamed instead, once:
+        ProviderHttp follows redirects and sends the key to the API's host only."""
         chunks = self._http.stream(
-            status.result.url,
+            url,
             max_bytes=max_bytes,
             headers={"Accept": "application/binary"},
             classify=lambda response: classify_download_error(self.name, response, self._secrets),
         )
-        async for chunk in chunks:
+        head: bytes | None = b""
+        async with aclosing(chunks) as stream:
+            async for chunk in stream:
+                if head is not None:
+                    head += chunk
+                    if len(head) < 8 or (head[4:8] != b"ftyp" and len(head) <= LINK_BODY_MAX):
+                        continue
+                    if head[4:8] != b"ftyp":
+                        raise self._not_a_video()
+                    chunk, head = head, None
+                yield chunk
+        if head is None:
+            return
+        link = link_in(head) if follow_link else None
+        if link is None:
+            raise self._not_a_video()
+        async for chunk in self._checked(link, max_bytes=max_bytes, follow_link=False):
             yield chunk
+
+    def _not_a_video(self) -> UnavailableError:
+        """An error page under 200, or a link to something else: never stored as the user's video (a
+        later attempt may get the file, until the hard timeout)."""
+        return UnavailableError(
+            "the download answered neither an MP4 nor a URL of one", provider=self.name, code="not_mp4"
+        )
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> CallbackEvent:
         if self._webhook_secret:

@@ -39,7 +39,6 @@ from services.providers.base import (
     VideoProvider,
 )
 from services.providers.descriptor import Callbacks, ProviderConfig, ProviderDescriptor
-from services.video_request import VideoRequest
 
 NAME = "runware"
 DEFAULT_BASE_URL = "https://api.runware.ai/v1"
@@ -145,11 +144,15 @@ class Allowed:
 
 
 _VIDU_720P = frozenset({(1280, 720), (720, 1280), (720, 720)})
+#: Veo's landscape and portrait sizes at 720p and 1080p (reference §4; Veo makes no square video).
+_VEO_SIZES = frozenset({(1280, 720), (720, 1280), (1920, 1080), (1080, 1920)})
 #: Per-model rules Runware enforces; a request must match one entry. Models not listed are unchecked.
+#: Veo 3: 8-second clips at Veo's sizes. Vidu Q1 and 1.5 as the seed document (004) gives them: Q1
+#: 5 s at 1920×1080 only (the reference's example agrees), 1.5 4 s only.
 MODEL_LIMITS: dict[str, tuple[Allowed, ...]] = {
-    "google:3@0": (Allowed(frozenset({8})),),
-    "vidu:1@1": (Allowed(frozenset({5}), frozenset({(1920, 1080), (1080, 1920), (1080, 1080)})),),
-    "vidu:1@5": (Allowed(frozenset({4})), Allowed(frozenset({8}), _VIDU_720P, music=False)),
+    "google:3@0": (Allowed(frozenset({8}), _VEO_SIZES),),
+    "vidu:1@1": (Allowed(frozenset({5}), frozenset({(1920, 1080)})),),
+    "vidu:1@5": (Allowed(frozenset({4})),),
     "vidu:2@0": (Allowed(frozenset({4})), Allowed(frozenset({8}), _VIDU_720P, music=False)),
 }
 
@@ -168,13 +171,48 @@ def check_model_limits(model_id: str, duration: int, size: Size, music: bool) ->
 # ------------------------------------------------------------------------------------------ requests
 
 
-def _provider_settings(model_id: str, request: VideoRequest) -> dict[str, Any] | None:
-    """Google: sound on unless the model has none (Veo 2 resolves audio to False); Vidu: music."""
-    match family(model_id):
-        case "google" if request.audio is not False:
-            return {"google": {"generateAudio": True}}
+#: Vidu's providerSettings that a route (`params`) or a request (`extras`) may set, with their documented
+#: values (Runware's Vidu page and Vidu's own API: motion strength, and the general or anime look).
+VIDU_SETTINGS: dict[str, frozenset[str]] = {
+    "movementAmplitude": frozenset({"auto", "small", "medium", "large"}),
+    "style": frozenset({"general", "anime"}),
+}
+#: Request extras (snake_case, as the other adapters' extras) → the Vidu setting each one sets.
+VIDU_EXTRAS = {"movement_amplitude": "movementAmplitude", "style": "style"}
+
+
+def _vidu_settings(job: SubmitJob) -> dict[str, Any]:
+    """bgm from the request's audio; movementAmplitude/style from route params, then request extras
+    (the user's choice over the route's), each checked against Vidu's values before anything is sent."""
+    settings: dict[str, Any] = {"bgm": bool(job.request.audio)}
+    chosen = {name: job.route.params[name] for name in VIDU_SETTINGS if name in job.route.params}
+    chosen |= {VIDU_EXTRAS[key]: value for key, value in job.request.extras.items() if key in VIDU_EXTRAS}
+    for name, value in chosen.items():
+        if value not in VIDU_SETTINGS[name]:
+            allowed = ", ".join(sorted(VIDU_SETTINGS[name]))
+            raise InvalidRequestError(
+                f"Vidu {name} must be one of {allowed}, not {value!r}",
+                provider=NAME,
+                code="provider_settings",
+            )
+        settings[name] = value
+    return settings
+
+
+def provider_settings(job: SubmitJob) -> dict[str, Any] | None:
+    """Google: sound on unless the model has none (Veo 2 resolves audio to False), and prompt enhancement
+    only when the user turned it on; Vidu: music and its motion/style settings."""
+    request = job.request
+    match family(job.provider_model_id):
+        case "google":
+            google: dict[str, Any] = {}
+            if request.audio is not False:
+                google["generateAudio"] = True
+            if request.enhance_prompt:
+                google["enhancePrompt"] = True
+            return {"google": google} if google else None
         case "vidu":
-            return {"vidu": {"bgm": bool(request.audio)}}
+            return {"vidu": _vidu_settings(job)}
     return None
 
 
@@ -188,6 +226,12 @@ def build_upload_task(image: InputImage, task_uuid: str) -> dict[str, Any]:
 
 #: Task fields a route's `params` may not replace: they identify the task or carry the request itself.
 _PROTECTED = frozenset({"taskType", "taskUUID", "model", "positivePrompt", "frameImages", "referenceImages"})
+
+
+def _route_fields(job: SubmitJob) -> dict[str, Any]:
+    """Route params that go into the task as they are (a Vidu route's settings go to providerSettings)."""
+    kept = set(VIDU_SETTINGS) if family(job.provider_model_id) == "vidu" else set()
+    return {k: v for k, v in job.route.params.items() if k not in _PROTECTED and k not in kept}
 
 
 def checked_size(job: SubmitJob) -> Size:
@@ -241,10 +285,10 @@ def build_video_task(
     references = list(references)
     if references:
         task["referenceImages"] = references
-    settings = _provider_settings(model_id, request)
+    settings = provider_settings(job)
     if settings:
         task["providerSettings"] = settings
-    task.update({k: v for k, v in job.route.params.items() if k not in _PROTECTED})
+    task.update(_route_fields(job))
     return task
 
 
@@ -284,6 +328,15 @@ def _for_task(items: list[dict[str, Any]], task_uuid: str) -> list[dict[str, Any
     return [item for item in items if item.get("taskUUID") in (task_uuid, None)]
 
 
+def _cost(value: Any) -> float | None:
+    """The task's `cost` in US dollars: a non-negative number (or numeric text); anything else is none."""
+    try:
+        cost = float(value)
+    except (TypeError, ValueError):
+        return None
+    return cost if cost >= 0 and cost == cost and cost != float("inf") else None
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -317,7 +370,11 @@ def parse_status(payload: Any, task_uuid: str) -> TaskStatus:
         url = _text(item.get("videoURL")) or _text(item.get("mediaURL"))
         if url and item.get("status", "success") == "success":
             extra = {k: item[k] for k in ("cost", "seed", "videoUUID") if item.get(k) is not None}
-            return TaskStatus(TaskState.SUCCEEDED, result=ResultRef(url, mime_type="video/mp4", extra=extra))
+            return TaskStatus(
+                TaskState.SUCCEEDED,
+                result=ResultRef(url, mime_type="video/mp4", extra=extra),
+                cost_usd=_cost(item.get("cost")),  # USD, sent because every task asks `includeCost`
+            )
     errors = _for_task(_entries(payload, "errors"), task_uuid)
     if errors:
         return _failure(errors[0])
@@ -488,6 +545,7 @@ class RunwareProvider(VideoProvider):
     async def submit(self, job: SubmitJob) -> Submitted:
         first, last, references = images_for(job)
         checked_size(job)  # before uploading, so a refused combination costs no upload
+        provider_settings(job)  # likewise a setting outside Vidu's values
         task_uuid = job.request_id or self._new_uuid()
         first_uuid = await self._upload(first) if first else None
         last_uuid = await self._upload(last) if last else None

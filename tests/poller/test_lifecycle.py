@@ -12,6 +12,7 @@ from services.delivery import MAX_DELIVERY_ATTEMPTS
 from services.video_request import ImageRef
 from storage.interfaces import media_path
 from storage.records import GenerationStatus, LedgerKind
+from tests.fakes.providers.openai_videos import MP4_HEAD
 from tests.poller.conftest import USER, Rig
 
 
@@ -210,7 +211,8 @@ async def test_every_route_down_waits_and_submits_later(rig: Rig) -> None:
 
 async def test_video_over_the_upload_limit_is_sent_as_a_working_link(rig: Rig) -> None:
     await rig.fund()
-    rig.openai.video_bytes = b"\x00" * (rig.settings.upload_limit_bytes + 1)
+    too_big = rig.settings.upload_limit_bytes + 1
+    rig.openai.video_bytes = MP4_HEAD + b"\x00" * (too_big - len(MP4_HEAD))
     generation = await rig.order()
     await rig.settle(generation.id)
     done = await rig.get(generation.id)

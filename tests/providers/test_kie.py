@@ -34,6 +34,7 @@ from services.providers.base import (
 from services.providers.descriptor import ProviderConfig
 from services.providers.kie import (
     HD_POLL_AFTER,
+    UHD_POLL_AFTER,
     UPLOAD_FOLDER,
     KieVeoProvider,
     build_extend_body,
@@ -46,6 +47,7 @@ from services.providers.kie import (
     parse_callback_status,
     parse_hd,
     parse_record,
+    parse_uhd,
     parse_upload,
     split_task_id,
     task_id_for,
@@ -60,6 +62,9 @@ from tests.fakes.providers.kie import (
     ENGLISH_MESSAGE,
     FLOW_MESSAGE,
     POLICY_MESSAGE,
+    UHD_DONE,
+    UHD_PROCESSING,
+    UHD_UNAVAILABLE,
     FakeKie,
     Fault,
     TaskScript,
@@ -90,6 +95,9 @@ def make_job(
     refs: tuple[InputImage, ...] = (),
     source: str | None = None,
     callback: str | None = None,
+    translate: bool = False,
+    enhance: bool = False,
+    route_resolutions: list[str] | None = None,
 ) -> SubmitJob:
     request = VideoRequest(
         model="veo-3.1-fast" if model_id == "veo3_fast" else "veo-3.1",
@@ -100,10 +108,12 @@ def make_job(
         resolution=resolution,
         audio=True,
         seed=seed,
+        translate_prompt=translate,
+        enhance_prompt=enhance,
     )
     return SubmitJob(
         request=request,
-        route=Route(provider="kie", model_id=model_id),
+        route=Route(provider="kie", model_id=model_id, resolutions=route_resolutions),
         first_frame=first,
         last_frame=last,
         reference_images=refs,
@@ -118,7 +128,8 @@ def make_job(
 @pytest.mark.parametrize(
     ("job", "reason"),
     [
-        (make_job(resolution="4k"), "720p or 1080p, not 4k"),
+        (make_job(resolution="2k"), "720p, 1080p or 4k, not 2k"),
+        (make_job(resolution="4k", route_resolutions=["720p", "1080p"]), "does not offer 4k"),
         (make_job(aspect_ratio="1:1"), "aspect ratio 1:1"),
         (make_job(duration=6), "8-second clips, not 6"),
         (make_job("i2v"), "i2v needs a first frame"),
@@ -148,13 +159,16 @@ def test_validate_job_refuses_what_kie_refuses(job: SubmitJob, reason: str) -> N
         (make_job("ref2v", refs=(JPEG, PNG, WEBP)), [JPEG, PNG, WEBP]),
         (make_job("extend", model_id="veo3", source="veo_task_1"), []),
         (make_job(resolution="1080p", aspect_ratio="9:16"), []),
+        (make_job(resolution="4k"), []),
+        (make_job(resolution="4k", route_resolutions=["720p", "1080p", "4k"]), []),
+        (make_job("extend", source="veo_task_1#4k"), []),
     ],
 )
 def test_validate_job_returns_the_images_to_upload_in_order(job: SubmitJob, images: list[InputImage]) -> None:
     assert validate_job(job) == images
 
 
-BASE = {"prompt": "a red fox runs through fresh snow", "enableTranslation": True}
+BASE = {"prompt": "a red fox runs through fresh snow", "enableTranslation": False}
 
 
 @pytest.mark.parametrize(
@@ -227,8 +241,41 @@ BASE = {"prompt": "a red fox runs through fresh snow", "enableTranslation": True
             [],
             {**BASE, "model": "veo3_fast", "generationType": "TEXT_2_VIDEO", "aspect_ratio": "16:9"},
         ),
+        (
+            make_job(resolution="4k", callback="https://bot.example/cb"),
+            [],
+            {**BASE, "model": "veo3_fast", "generationType": "TEXT_2_VIDEO", "aspect_ratio": "16:9"},
+        ),
+        (
+            make_job(translate=True),
+            [],
+            {
+                **BASE,
+                "enableTranslation": True,
+                "model": "veo3_fast",
+                "generationType": "TEXT_2_VIDEO",
+                "aspect_ratio": "16:9",
+            },
+        ),
+        (
+            make_job(enhance=True),
+            [],
+            {**BASE, "model": "veo3_fast", "generationType": "TEXT_2_VIDEO", "aspect_ratio": "16:9"},
+        ),
     ],
-    ids=["t2v", "quality-9x16-seed-callback", "seed-too-low", "seed-too-high", "i2v", "fl2v", "ref2v", "hd"],
+    ids=[
+        "t2v",
+        "quality-9x16-seed-callback",
+        "seed-too-low",
+        "seed-too-high",
+        "i2v",
+        "fl2v",
+        "ref2v",
+        "hd",
+        "4k",
+        "translate-on",
+        "enhance-has-no-kie-field",
+    ],
 )
 def test_generate_body(job: SubmitJob, urls: list[str], body: dict[str, Any]) -> None:
     assert build_generate_body(job, urls) == body
@@ -251,6 +298,10 @@ def test_generate_body(job: SubmitJob, urls: list[str], body: dict[str, Any]) ->
             make_job("extend", source="veo_task_2", seed=5),
             {"taskId": "veo_task_2", "prompt": BASE["prompt"], "model": "fast"},
         ),
+        (
+            make_job("extend", source="veo_task_3#4k", translate=True),
+            {"taskId": "veo_task_3", "prompt": BASE["prompt"], "model": "fast"},
+        ),
     ],
 )
 def test_extend_body(job: SubmitJob, body: dict[str, Any]) -> None:
@@ -259,7 +310,12 @@ def test_extend_body(job: SubmitJob, body: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("kie_id", "resolution", "task_id"),
-    [("veo_task_1", "720p", "veo_task_1"), ("veo_task_1", None, "veo_task_1"), ("abc", "1080p", "abc#1080p")],
+    [
+        ("veo_task_1", "720p", "veo_task_1"),
+        ("veo_task_1", None, "veo_task_1"),
+        ("abc", "1080p", "abc#1080p"),
+        ("abc", "4k", "abc#4k"),
+    ],
 )
 def test_task_id_carries_the_resolution(kie_id: str, resolution: str | None, task_id: str) -> None:
     assert task_id_for(kie_id, resolution) == task_id
@@ -466,6 +522,33 @@ def test_parse_record(payload: Any, expect: Expect) -> None:
     expect.check(parse_record(payload))
 
 
+HD_URL = "https://tempfile.aiquickdraw.com/v/veo_task_1_1080p.mp4"
+BOTH = {"resultUrls": [URL], "resolution": "720p", "video1080pUrl": HD_URL}
+
+
+@pytest.mark.parametrize(
+    ("payload", "ordered", "url", "resolution"),
+    [
+        (record(1, response=BOTH), "720p", URL, "720p"),
+        (record(1, response=BOTH), "1080p", HD_URL, "1080p"),
+        (record(1, response=BOTH), "4k", HD_URL, "1080p"),  # the best below 4k; the 4k step follows
+        (record(1, response={"resultUrls": [URL]}, video1080pUrl=HD_URL), "1080p", HD_URL, "1080p"),
+        (record(1, response={"video1080pUrl": json.dumps([HD_URL])}), "1080p", HD_URL, "1080p"),
+        (record(1, response={"video1080pUrl": HD_URL}), "720p", HD_URL, "1080p"),  # all there is
+        (record(1, response={"resultUrls": [URL], "resolution": "1080p"}), "720p", URL, "1080p"),
+        (record(1, response={"resultUrls": [URL], "resolution": "4k"}), "4k", URL, "4k"),
+        (record(1, response={"resultUrls": [URL]}), "1080p", URL, None),
+        (record(1, response=None, info={"resultUrls": [URL]}), "720p", URL, None),
+    ],
+)
+def test_parse_record_prefers_the_ordered_resolution(
+    payload: Any, ordered: str, url: str, resolution: str | None
+) -> None:
+    status = parse_record(payload, ordered=ordered)
+    assert status.state is TaskState.SUCCEEDED and status.result is not None
+    assert (status.result.url, status.result.extra.get("resolution")) == (url, resolution)
+
+
 @pytest.mark.parametrize(
     ("payload", "error"),
     [
@@ -490,6 +573,21 @@ def test_parse_record_raises_when_the_call_not_the_task_failed(
     ("payload", "expect"),
     [
         ({"code": 200, "msg": "success", "data": {"resultUrl": URL}}, Expect(TaskState.SUCCEEDED, URL)),
+        ({"code": 200, "msg": "success", "data": {"video1080pUrl": URL}}, Expect(TaskState.SUCCEEDED, URL)),
+        (
+            {"code": 200, "msg": "success", "data": {"taskId": "t", "info": {"resultUrls": [URL]}}},
+            Expect(TaskState.SUCCEEDED, URL),
+        ),
+        (
+            {"code": 200, "msg": "success", "data": {"info": json.dumps({"resultUrls": f"[{URL}]"})}},
+            Expect(TaskState.SUCCEEDED, URL),
+        ),
+        (
+            {"code": 200, "msg": "success", "data": {"resultUrl": "", "video1080pUrl": URL}},
+            Expect(TaskState.SUCCEEDED, URL),
+        ),
+        ({"code": 200, "msg": "success", "data": {"video1080pUrl": "ftp://x/y.mp4"}}, RUNNING),
+        ({"code": 200, "msg": "success", "data": {"info": {"resultUrls": []}}}, RUNNING),
         ({"code": 200, "msg": "success", "data": None}, RUNNING),
         ({"code": 400, "msg": "1080P is processing. It should be ready in 1-2 minutes."}, RUNNING),
         ({"code": 422, "msg": "1080p is processing"}, RUNNING),
@@ -528,6 +626,65 @@ def test_parse_hd(payload: Any, expect: Expect | None) -> None:
 def test_parse_hd_raises_for_passing_trouble(payload: Any, error: type[ProviderError]) -> None:
     with pytest.raises(error):
         parse_hd(payload)
+
+
+UHD_URL = "https://tempfile.aiquickdraw.com/v/veo_task_1_4k.mp4"
+
+
+def uhd(code: int, msg: str, data: Any = None) -> dict[str, Any]:
+    return {"code": code, "msg": msg, "data": data}
+
+
+@pytest.mark.parametrize(
+    ("payload", "expect"),
+    [
+        (uhd(200, "success", {"taskId": "k", "resultUrls": None, "imageUrls": None}), RUNNING),
+        (uhd(200, "success"), RUNNING),
+        (uhd(422, UHD_PROCESSING), RUNNING),
+        (uhd(422, UHD_DONE), RUNNING),  # done, the URLs come with a later answer
+        (uhd(422, UHD_DONE, {"taskId": "k", "resultUrls": [UHD_URL]}), Expect(TaskState.SUCCEEDED, UHD_URL)),
+        (uhd(200, "success", {"resultUrls": json.dumps([UHD_URL])}), Expect(TaskState.SUCCEEDED, UHD_URL)),
+        (
+            uhd(200, "4K Video generated successfully.", {"info": {"resultUrls": [UHD_URL]}}),
+            Expect(TaskState.SUCCEEDED, UHD_URL),
+        ),
+        (
+            uhd(422, UHD_DONE, {"task_id": "k", "result_urls": [UHD_URL]}),
+            Expect(TaskState.SUCCEEDED, UHD_URL),
+        ),
+        (uhd(422, UHD_DONE, {"info": {"result_urls": f"[{UHD_URL}]"}}), Expect(TaskState.SUCCEEDED, UHD_URL)),
+        (uhd(500, UHD_UNAVAILABLE), Expect(TaskState.FAILED, error_code="500")),
+        (uhd(400, "The video is not generated successfully"), Expect(TaskState.FAILED, error_code="400")),
+        (uhd(422, "record is null"), Expect(TaskState.FAILED, error_code="422")),
+    ],
+)
+def test_parse_uhd(payload: Any, expect: Expect) -> None:
+    status = parse_uhd(payload)
+    expect.check(status)
+    if status.state is TaskState.SUCCEEDED:
+        assert status.result is not None and status.result.extra["resolution"] == "4k"
+    if status.state is TaskState.RUNNING:
+        assert status.poll_after == UHD_POLL_AFTER
+    if status.state is TaskState.FAILED:
+        assert "4k" in (status.error_message or "")
+        assert status.provider_fault is (status.error_code == "500"), "only KIE's own 4k failure fails over"
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (uhd(429, "Too many requests"), RateLimitedError),
+        (uhd(455, "Maintenance"), UnavailableError),
+        (uhd(500, "Server error"), UnavailableError),
+        (uhd(401, "Unauthorized"), UnauthorizedError),
+        (uhd(402, "Credits insufficient"), OutOfBalanceError),
+        ({"msg": "no code"}, UnavailableError),
+        ("<html>", UnavailableError),
+    ],
+)
+def test_parse_uhd_raises_for_passing_trouble(payload: Any, error: type[ProviderError]) -> None:
+    with pytest.raises(error):
+        parse_uhd(payload)
 
 
 def callback(code: int, msg: str, **data: Any) -> dict[str, Any]:
@@ -797,6 +954,139 @@ async def test_1080p_from_the_fallback_path_needs_no_upgrade(fake: FakeKie, prov
     assert fake.endpoint_calls("get-1080p-video") == []
 
 
+@pytest.mark.parametrize("shape", ["resultUrl", "video1080pUrl", "info"])
+async def test_the_1080p_answer_in_every_documented_shape(
+    fake: FakeKie, provider: KieVeoProvider, shape: str
+) -> None:
+    fake.script = TaskScript(polls=0, hd_polls=1, hd_shape=shape)  # type: ignore[arg-type]
+    submitted = await provider.submit(make_job(resolution="1080p"))
+    kie_id, _ = split_task_id(submitted.task_id)
+    seen = await run_to_end(provider, submitted.task_id)
+    assert [s.state for s in seen] == [TaskState.RUNNING, TaskState.SUCCEEDED]
+    assert seen[-1].result is not None
+    assert seen[-1].result.url == fake.video_url(kie_id, hd=True)
+    assert await read_all(provider, seen[-1]) == fake.video_bytes(kie_id, hd=True)
+
+
+@pytest.mark.parametrize(("resolution", "hd"), [("720p", False), ("1080p", True)])
+async def test_a_record_with_both_files_delivers_the_ordered_one(
+    fake: FakeKie, provider: KieVeoProvider, resolution: str, hd: bool
+) -> None:
+    fake.script = TaskScript(polls=0, record_hd=True)
+    submitted = await provider.submit(make_job(resolution=resolution))
+    kie_id, _ = split_task_id(submitted.task_id)
+    status = await provider.status(submitted.task_id)
+    assert status.result is not None
+    assert status.result.url == fake.video_url(kie_id, hd=hd)
+    assert await read_all(provider, status) == fake.video_bytes(kie_id, hd=hd)
+    assert fake.endpoint_calls("get-1080p-video") == [], "the record had the file: no upgrade call"
+
+
+@pytest.mark.parametrize("shape", ["data", "ok", "info", "snake"])
+async def test_4k_orders_the_upgrade_once_and_delivers_the_4k_file(
+    fake: FakeKie, provider: KieVeoProvider, shape: str
+) -> None:
+    fake.script = TaskScript(polls=1, uhd_polls=2, uhd_shape=shape)  # type: ignore[arg-type]
+    submitted = await provider.submit(make_job(resolution="4k", callback="https://bot.example/kie"))
+    kie_id, resolution = split_task_id(submitted.task_id)
+    assert (resolution, submitted.task_id) == ("4k", f"{kie_id}#4k")
+    assert "callBackUrl" not in fake.endpoint_calls("generate")[0]
+    seen = await run_to_end(provider, submitted.task_id)
+    assert [s.state for s in seen] == [TaskState.RUNNING] * 4 + [TaskState.SUCCEEDED]
+    assert [s.poll_after for s in seen[1:4]] == [UHD_POLL_AFTER] * 3
+    calls = fake.endpoint_calls("get-4k-video")
+    assert calls == [{"taskId": kie_id, "index": 0}] * 4
+    assert fake.uhd_orders() == 1, "asking on every poll orders the paid 4k file once"
+    assert fake.endpoint_calls("get-1080p-video") == []
+    assert seen[-1].result is not None
+    assert seen[-1].result.url == fake.video_url(kie_id, uhd=True)
+    assert seen[-1].result.extra["resolution"] == "4k"
+    assert await read_all(provider, seen[-1]) == fake.video_bytes(kie_id, uhd=True)
+    assert all(r.authorization is None for r in fake.file_requests), "the key stays on the API host"
+
+
+async def test_4k_unavailable_is_kies_failure(fake: FakeKie, provider: KieVeoProvider) -> None:
+    fake.script = TaskScript(polls=0, uhd_polls=0, uhd_available=False)
+    submitted = await provider.submit(make_job(resolution="4k"))
+    final = (await run_to_end(provider, submitted.task_id))[-1]
+    assert (final.state, final.error_code, final.result) == (TaskState.FAILED, "500", None)
+    assert final.provider_fault and not final.content_policy
+    assert fake.uhd_orders() == 1
+
+
+async def test_4k_step_errors_are_reported_then_the_poll_goes_on(
+    fake: FakeKie, provider: KieVeoProvider, sleeps: Sleeps
+) -> None:
+    fake.script = TaskScript(polls=0, uhd_polls=0)
+    submitted = await provider.submit(make_job(resolution="4k"))
+    fake.fail("get-4k-video", Fault(455, "Service under maintenance"))
+    with pytest.raises(UnavailableError):
+        await provider.status(submitted.task_id)
+    fake.fail("get-4k-video", Fault(502, "Bad gateway", http_status=502, envelope=False))
+    assert (await provider.status(submitted.task_id)).state is TaskState.RUNNING
+    assert len(sleeps) == 1, "a lost answer is asked for again like a read"
+    assert fake.uhd_orders() == 1
+    final = (await run_to_end(provider, submitted.task_id))[-1]
+    assert final.result is not None
+    assert final.result.url == fake.video_url(split_task_id(submitted.task_id)[0], uhd=True)
+
+
+async def test_a_4k_video_can_be_extended_under_kies_own_id(fake: FakeKie, provider: KieVeoProvider) -> None:
+    fake.script = TaskScript(polls=0, uhd_polls=0)
+    source = await provider.submit(make_job(resolution="4k"))
+    await run_to_end(provider, source.task_id)
+    extended = await provider.submit(make_job("extend", source=source.task_id))
+    assert fake.endpoint_calls("extend")[0]["taskId"] == split_task_id(source.task_id)[0]
+    assert (await run_to_end(provider, extended.task_id))[-1].state is TaskState.SUCCEEDED
+
+
+@pytest.mark.parametrize("translate", [False, True])
+async def test_translation_is_sent_as_asked(fake: FakeKie, provider: KieVeoProvider, translate: bool) -> None:
+    await provider.submit(make_job(translate=translate, enhance=True))
+    body = fake.endpoint_calls("generate")[0]
+    assert body["enableTranslation"] is translate
+    assert set(body) <= {"prompt", "model", "generationType", "aspect_ratio", "enableTranslation"}
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"taskId": "veo_task_000001", "index": 1}, 422),
+        ({"taskId": "veo_task_000001", "resolution": "4k"}, 422),
+        ({"taskId": "veo_task_missing"}, 422),
+    ],
+)
+async def test_the_fake_refuses_bad_4k_requests(
+    fake: FakeKie, provider: KieVeoProvider, body: dict[str, Any], code: int
+) -> None:
+    fake.script = TaskScript(polls=0)
+    await provider.submit(make_job())
+    async with (
+        ClientSession() as session,
+        session.post(
+            fake.url + "/api/v1/veo/get-4k-video", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+        ) as response,
+    ):
+        payload = await response.json()
+    assert (response.status, payload["code"]) == (200, code)
+    assert fake.uhd_orders() == 0
+
+
+async def test_the_fake_orders_no_4k_before_the_video_exists(fake: FakeKie, provider: KieVeoProvider) -> None:
+    fake.script = TaskScript(polls=3)
+    submitted = await provider.submit(make_job())
+    async with (
+        ClientSession() as session,
+        session.post(
+            fake.url + "/api/v1/veo/get-4k-video",
+            json={"taskId": submitted.task_id, "index": 0},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as response,
+    ):
+        payload = await response.json()
+    assert payload["code"] == 400 and fake.uhd_orders() == 0
+
+
 @pytest.mark.parametrize("shape", ["array", "json_string", "full", "bracket_string"])
 async def test_result_urls_in_every_shape(fake: FakeKie, provider: KieVeoProvider, shape: str) -> None:
     fake.script = TaskScript(polls=0, urls=shape)  # type: ignore[arg-type]
@@ -966,9 +1256,13 @@ async def test_unknown_task_is_not_found(provider: KieVeoProvider) -> None:
         await provider.status("veo_task_missing")
 
 
-async def test_4k_is_refused_before_any_call(fake: FakeKie, provider: KieVeoProvider) -> None:
+async def test_4k_is_refused_before_any_call_where_the_route_lacks_it(
+    fake: FakeKie, provider: KieVeoProvider
+) -> None:
     with pytest.raises(InvalidRequestError, match="4k"):
-        await provider.submit(make_job("i2v", first=JPEG, resolution="4k"))
+        await provider.submit(
+            make_job("i2v", first=JPEG, resolution="4k", route_resolutions=["720p", "1080p"])
+        )
     assert fake.calls == []
 
 

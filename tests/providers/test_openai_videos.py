@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -43,6 +44,7 @@ from services.providers.openai_videos import (
     classify_download_error,
     classify_error,
     fit_image,
+    link_in,
     parse_poll_after,
     parse_status,
     parse_submitted,
@@ -53,6 +55,7 @@ from services.providers.openai_videos import (
 )
 from services.video_request import VideoRequest
 from storage.errors import MediaTooLargeError
+from storage.local_media import LocalMediaStore
 from tests.fakes.providers.openai_videos import FakeOpenAIVideos, FakeVideo
 from tests.fakes.sleeps import Sleeps
 
@@ -279,6 +282,53 @@ def test_parse_status_completed_points_at_the_content_endpoint() -> None:
 def test_parse_status_completed_with_a_legacy_link_uses_it() -> None:
     status = parse_status({"id": "video_1", "status": "completed", "video_url": "https://cdn.example/v.mp4"})
     assert status.result is not None and status.result.url == "https://cdn.example/v.mp4"
+
+
+CDN = "https://cdn.laozhang.example/v/video_1.mp4"
+
+
+@pytest.mark.parametrize(
+    ("payload", "url"),
+    [
+        ({"id": "video_1", "status": "completed", "output": {"url": CDN}}, CDN),
+        ({"status": "completed", "output": {"url": CDN}}, CDN),  # no id, but a file
+        ({"id": "video_1", "status": "completed", "output": {"url": CDN}, "video_url": "https://x/y"}, CDN),
+        (
+            {"id": "video_1", "status": "completed", "output": {"url": "s3://bucket/v.mp4"}},
+            "videos/video_1/content",
+        ),
+        ({"id": "video_1", "status": "completed", "output": {"url": None}}, "videos/video_1/content"),
+        ({"id": "video_1", "status": "completed", "output": CDN}, "videos/video_1/content"),
+        ({"id": "video_1", "status": "completed", "output": {}, "url": CDN}, CDN),
+    ],
+)
+def test_parse_status_reads_output_url_as_the_result(payload: dict[str, Any], url: str) -> None:
+    status = parse_status(payload)
+    assert status.state is TaskState.SUCCEEDED
+    assert status.result is not None and status.result.url == url
+
+
+@pytest.mark.parametrize(
+    ("body", "url"),
+    [
+        (json.dumps({"url": CDN}).encode(), CDN),
+        (f"{CDN}\n".encode(), CDN),
+        (f"  {CDN}  ".encode(), CDN),
+        (json.dumps(CDN).encode(), CDN),
+        (json.dumps({"url": CDN, "expires_in": 3600}).encode(), CDN),
+        (b"http://127.0.0.1:8080/files/v.mp4", "http://127.0.0.1:8080/files/v.mp4"),
+        (json.dumps({"link": CDN}).encode(), None),
+        (json.dumps({"url": 5}).encode(), None),
+        (json.dumps({"url": "ftp://x/v.mp4"}).encode(), None),
+        (b"<html><body>upstream hiccup</body></html>", None),
+        (f"see {CDN}".encode(), None),
+        (b"{not json", None),
+        (b"\xff\xfe\x00", None),
+        (b"", None),
+    ],
+)
+def test_link_in_a_download_answer(body: bytes, url: str | None) -> None:
+    assert link_in(body) == url
 
 
 def test_parse_status_completed_without_anything_to_download_is_a_failure() -> None:
@@ -833,6 +883,118 @@ async def test_slow_download_streams_what_has_arrived(
     fake.hold_download.set()
     rest = b"".join([chunk async for chunk in chunks])
     assert first + rest == fake.video_bytes and fake.downloads_finished == 1
+
+
+@pytest.mark.parametrize("form", ["json_url", "text_url", "redirect"])
+async def test_laozhang_content_that_names_the_video_is_followed_without_the_key(
+    fake: FakeOpenAIVideos, sleeps: Sleeps, form: Any
+) -> None:
+    fake.polls_to_complete = 0
+    fake.content_form = form
+    adapter = make_provider(fake, sleeps, "laozhang")
+    try:
+        submitted = await adapter.submit(make_job(provider="laozhang"))
+        done = await adapter.status(submitted.task_id)
+        assert done.result is not None and done.result.url == f"videos/{submitted.task_id}/content"
+        assert await collect(adapter, done) == fake.video_bytes
+    finally:
+        await adapter.close()
+    assert fake.requests[-1].endpoint == "content"
+    assert fake.requests[-1].headers["Authorization"] == f"Bearer {KEY}"
+    assert len(fake.cdn_requests) == 1
+    assert "Authorization" not in fake.cdn_requests[0], "the key never leaves the API's host"
+
+
+async def test_laozhang_output_url_is_downloaded_from_the_cdn(fake: FakeOpenAIVideos, sleeps: Sleeps) -> None:
+    fake.polls_to_complete = 1
+    fake.output_url = True
+    adapter = make_provider(fake, sleeps, "laozhang")
+    try:
+        submitted = await adapter.submit(make_job(provider="laozhang"))
+        states = await finish(adapter, submitted.task_id)
+        assert [s.state for s in states] == [TaskState.RUNNING, TaskState.SUCCEEDED]
+        result = states[-1].result
+        assert result is not None and result.url == fake.file_url(submitted.task_id)
+        assert await collect(adapter, states[-1]) == fake.video_bytes
+    finally:
+        await adapter.close()
+    assert fake.hits["content"] == 0
+    assert [("Authorization" in h) for h in fake.cdn_requests] == [False]
+
+
+STORED = "u1/g1.mp4"
+
+
+async def store_download(adapter: OpenAIVideosProvider, status: TaskStatus, store: LocalMediaStore) -> None:
+    """Stream the download into the media store the way services/outcomes.py does."""
+    await store.write(STORED, adapter.download(status, max_bytes=10_000_000), max_bytes=10_000_000)
+
+
+async def drain(chunks: AsyncIterator[bytes], into: list[bytes]) -> None:
+    """Read a download chunk by chunk, keeping what arrived before any error."""
+    async for chunk in chunks:
+        into.append(chunk)
+
+
+def files_under(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("form", "cdn_body"),
+    [
+        ("html", None),
+        ("json_without_url", None),
+        ("json_url", "<html><body>bucket error</body></html>"),  # the link leads to no MP4
+        ("text_url", "https://cdn.laozhang.example/elsewhere.mp4"),  # a link to a link: one hop only
+    ],
+    ids=["html-under-200", "json-without-url", "link-to-a-page", "link-to-a-link"],
+)
+async def test_a_download_that_is_neither_an_mp4_nor_a_url_stores_nothing(
+    fake: FakeOpenAIVideos, sleeps: Sleeps, tmp_path: Path, form: Any, cdn_body: str | None
+) -> None:
+    fake.polls_to_complete = 0
+    fake.content_form = form
+    if cdn_body is not None:
+        fake.fail_next("cdn", 200, raw=cdn_body, times=2)  # the same answer for both downloads below
+    adapter = make_provider(fake, sleeps, "laozhang")
+    try:
+        done = await adapter.status((await adapter.submit(make_job(provider="laozhang"))).task_id)
+        chunks: list[bytes] = []
+        with pytest.raises(UnavailableError, match="neither an MP4 nor a URL") as caught:
+            await drain(adapter.download(done, max_bytes=10_000_000), chunks)
+        assert chunks == [], "nothing is handed on before the MP4 signature"
+        assert caught.value.code == "not_mp4" and KEY not in str(caught.value)
+        store = LocalMediaStore(tmp_path, public_base_url=None, link_secret=b"test-secret")
+        with pytest.raises(UnavailableError):
+            await store_download(adapter, done, store)
+    finally:
+        await adapter.close()
+    assert not await store.exists(STORED)
+    assert await asyncio.to_thread(files_under, tmp_path) == [], "no file, not even a partial one"
+    assert len(fake.cdn_requests) == (2 if cdn_body is not None else 0)
+    assert all("Authorization" not in headers for headers in fake.cdn_requests)
+
+
+async def test_a_large_answer_without_the_signature_is_refused_without_reading_on(
+    fake: FakeOpenAIVideos, provider: OpenAIVideosProvider
+) -> None:
+    fake.polls_to_complete = 0
+    fake.video_bytes = b"<html>" + b"x" * 200_000
+    done = await provider.status((await provider.submit(make_job())).task_id)
+    with pytest.raises(UnavailableError, match="neither an MP4"):
+        await collect(provider, done)
+
+
+async def test_an_mp4_from_content_is_stored_whole(
+    fake: FakeOpenAIVideos, provider: OpenAIVideosProvider, tmp_path: Path
+) -> None:
+    fake.polls_to_complete = 0
+    fake.declare_length = False
+    done = await provider.status((await provider.submit(make_job())).task_id)
+    store = LocalMediaStore(tmp_path, public_base_url=None, link_secret=b"test-secret")
+    await store_download(provider, done, store)
+    assert b"".join([c async for c in store.read(STORED)]) == fake.video_bytes
 
 
 async def test_remix_of_a_finished_video(fake: FakeOpenAIVideos, provider: OpenAIVideosProvider) -> None:

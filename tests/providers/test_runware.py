@@ -70,7 +70,9 @@ def job(
     params: dict[str, Any] | None = None,
     **kw: Any,
 ) -> SubmitJob:
-    request_fields = {k: kw.pop(k) for k in ("negative_prompt", "seed") if k in kw}
+    request_fields = {
+        k: kw.pop(k) for k in ("negative_prompt", "seed", "enhance_prompt", "extras") if k in kw
+    }
     request = VideoRequest(
         model="m",
         mode=mode,  # type: ignore[arg-type]
@@ -174,6 +176,68 @@ def test_vidu_background_music_follows_audio(audio: bool | None, bgm: bool) -> N
     assert task["providerSettings"] == {"vidu": {"bgm": bgm}}
 
 
+@pytest.mark.parametrize(
+    ("params", "extras", "settings"),
+    [
+        ({"movementAmplitude": "large"}, {}, {"bgm": False, "movementAmplitude": "large"}),
+        ({}, {"style": "anime"}, {"bgm": False, "style": "anime"}),
+        ({}, {"movement_amplitude": "small"}, {"bgm": False, "movementAmplitude": "small"}),
+        (
+            {"movementAmplitude": "large", "style": "general"},
+            {"movement_amplitude": "auto"},
+            {"bgm": False, "movementAmplitude": "auto", "style": "general"},  # the user's choice wins
+        ),
+        ({"fps": 24}, {"prompt_extend": True}, {"bgm": False}),  # other keys are not Vidu's settings
+    ],
+)
+def test_vidu_settings_from_route_params_and_request_extras(
+    params: dict[str, Any], extras: dict[str, Any], settings: dict[str, Any]
+) -> None:
+    task = build_video_task(job("vidu:1@5", duration=4, audio=False, params=params, extras=extras), TASK)
+    assert task["providerSettings"] == {"vidu": settings}
+    assert "movementAmplitude" not in task and "style" not in task, "settings never sit on the task itself"
+
+
+@pytest.mark.parametrize(
+    ("params", "extras", "problem"),
+    [
+        ({"movementAmplitude": "huge"}, {}, "movementAmplitude must be one of auto, large, medium, small"),
+        ({}, {"style": "cartoon"}, "style must be one of anime, general"),
+        ({}, {"movement_amplitude": 3}, "movementAmplitude"),
+        ({"style": "General"}, {}, "style"),
+    ],
+)
+def test_vidu_settings_outside_the_documented_values_are_refused(
+    params: dict[str, Any], extras: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=problem) as caught:
+        build_video_task(job("vidu:2@0", duration=4, params=params, extras=extras), TASK)
+    assert caught.value.code == "provider_settings" and not caught.value.failover
+
+
+def test_vidu_extras_mean_nothing_to_other_models() -> None:
+    task = build_video_task(job(extras={"style": "anime", "movement_amplitude": "huge"}), TASK)
+    assert task["providerSettings"] == {"google": {"generateAudio": True}}
+
+
+@pytest.mark.parametrize(
+    ("model_id", "audio", "enhance", "settings"),
+    [
+        ("google:3@2", True, False, {"google": {"generateAudio": True}}),
+        ("google:3@2", True, True, {"google": {"generateAudio": True, "enhancePrompt": True}}),
+        ("google:2@0", False, True, {"google": {"enhancePrompt": True}}),
+        ("google:2@0", False, False, None),
+        ("klingai:6@1", None, True, None),  # enhancePrompt is a Google setting only
+    ],
+)
+def test_enhance_prompt_is_sent_to_google_models_only_when_on(
+    model_id: str, audio: bool | None, enhance: bool, settings: dict[str, Any] | None
+) -> None:
+    duration = 5 if model_id.startswith("kling") else 8
+    task = build_video_task(job(model_id, duration=duration, audio=audio, enhance_prompt=enhance), TASK)
+    assert task.get("providerSettings") == settings
+
+
 def test_frames_and_references_are_referenced_by_uuid() -> None:
     task = build_video_task(job(mode="fl2v"), TASK, first="img-1", last="img-2")
     assert task["frameImages"] == [
@@ -201,14 +265,18 @@ def test_upload_task_is_a_data_uri() -> None:
         ("google:3@0", 8, "1080p", "9:16", True, True),
         ("google:3@0", 6, "720p", "16:9", True, False),
         ("google:3@0", 4, "720p", "16:9", True, False),
+        ("google:3@0", 8, "1080p", "16:9", True, True),
+        ("google:3@0", 8, "720p", "9:16", True, True),
+        ("google:3@0", 8, "720p", "1:1", True, False),  # Veo makes no square video
         ("vidu:1@1", 5, "1080p", "16:9", False, True),
-        ("vidu:1@1", 5, "1080p", "9:16", False, True),
-        ("vidu:1@1", 5, "1080p", "1:1", False, True),
+        ("vidu:1@1", 5, "1080p", "9:16", False, False),  # the seed: 1920×1080 only
+        ("vidu:1@1", 5, "1080p", "1:1", False, False),
         ("vidu:1@1", 5, "720p", "16:9", False, False),
         ("vidu:1@1", 4, "1080p", "16:9", False, False),
         ("vidu:1@5", 4, "360p", "16:9", False, True),
         ("vidu:1@5", 4, "1080p", "1:1", True, True),
-        ("vidu:1@5", 8, "720p", "9:16", False, True),
+        ("vidu:1@5", 4, "720p", "9:16", True, True),
+        ("vidu:1@5", 8, "720p", "9:16", False, False),  # the seed: 4 s only
         ("vidu:1@5", 8, "1080p", "16:9", False, False),
         ("vidu:1@5", 8, "360p", "16:9", False, False),
         ("vidu:1@5", 8, "720p", "16:9", True, False),
@@ -336,6 +404,16 @@ def test_success_carries_url_and_cost(field: str) -> None:
         mime_type="video/mp4",
         extra={"cost": 0.4, "seed": 3, "videoUUID": "v1"},
     )
+    assert status.cost_usd == 0.4, "the reported cost reaches /stats"
+
+
+@pytest.mark.parametrize(
+    ("cost", "expected"),
+    [(0.25, 0.25), ("0.5", 0.5), (0, 0.0), (None, None), ("free", None), (-1, None), (float("nan"), None)],
+)
+def test_a_cost_that_is_not_a_dollar_amount_is_no_cost(cost: Any, expected: float | None) -> None:
+    item = {**SUCCESS, "videoURL": "https://vm.runware.ai/v/abc.mp4", "cost": cost}
+    assert parse_status({"data": [item]}, TASK).cost_usd == expected
 
 
 def test_success_wins_over_a_stale_error_entry() -> None:
@@ -745,6 +823,18 @@ async def test_limits_are_refused_before_anything_is_sent(
         ({"model": "google:3@0", "duration": 6}, "invalidDimensionsOrDuration"),
         ({"model": "vidu:1@1", "duration": 5, "width": 1280, "height": 720}, "invalidDimensionsOrDuration"),
         ({"model": "vidu:1@5", "duration": 8, "width": 1920, "height": 1080}, "invalidDimensionsOrDuration"),
+        ({"model": "vidu:1@5", "duration": 8, "width": 1280, "height": 720}, "invalidDimensionsOrDuration"),
+        ({"model": "vidu:1@1", "duration": 5, "width": 1080, "height": 1920}, "invalidDimensionsOrDuration"),
+        ({"model": "google:3@0", "width": 720, "height": 720}, "invalidDimensionsOrDuration"),
+        (
+            {"model": "vidu:1@5", "duration": 4, "providerSettings": {"vidu": {"movementAmplitude": "huge"}}},
+            "invalidProviderSettings",
+        ),
+        (
+            {"model": "vidu:1@5", "duration": 4, "providerSettings": {"vidu": {"style": "cartoon"}}},
+            "invalidProviderSettings",
+        ),
+        ({"providerSettings": {"google": {"enhancePrompt": "yes"}}}, "invalidProviderSettings"),
         (
             {"model": "vidu:2@0", "duration": 8, "providerSettings": {"vidu": {"bgm": True}}},
             "invalidDimensionsOrDuration",
@@ -776,6 +866,89 @@ async def test_fake_refuses_what_runware_refuses(
         body = await r.json()
     assert r.status == 400
     assert body["errors"][0]["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("model_id", "duration", "resolution", "aspect_ratio", "size"),
+    [
+        ("vidu:1@1", 5, "1080p", "16:9", (1920, 1080)),
+        ("vidu:1@5", 4, "720p", "9:16", (720, 1280)),
+        ("vidu:2@0", 8, "720p", "1:1", (720, 720)),
+    ],
+)
+async def test_vidu_with_its_settings_through_the_full_cycle(
+    fake: FakeRunware,
+    provider: RunwareProvider,
+    model_id: str,
+    duration: int,
+    resolution: str,
+    aspect_ratio: str,
+    size: tuple[int, int],
+) -> None:
+    submit = job(
+        model_id,
+        duration=duration,
+        resolution=resolution,
+        aspect_ratio=aspect_ratio,
+        audio=False,
+        params={"movementAmplitude": "medium"},
+        extras={"style": "anime"},
+    )
+    submitted = await provider.submit(submit)
+    (task,) = fake.video_tasks()
+    assert (task["width"], task["height"], task["duration"]) == (*size, duration)
+    assert task["providerSettings"] == {
+        "vidu": {"bgm": False, "movementAmplitude": "medium", "style": "anime"}
+    }
+    _, status = await poll_until_done(provider, submitted.task_id)
+    assert status.state is TaskState.SUCCEEDED
+    assert await download(provider, status) == VIDEO
+
+
+@pytest.mark.parametrize(
+    "submit",
+    [
+        job("vidu:1@5", duration=4, params={"movementAmplitude": "wild"}),
+        job(
+            "vidu:1@1", mode="i2v", duration=5, resolution="1080p", extras={"style": "noir"}, first_frame=PNG
+        ),
+        job("vidu:1@5", duration=8, resolution="720p", audio=False),
+        job("vidu:1@1", duration=5, resolution="1080p", aspect_ratio="9:16", audio=False),
+        job("google:3@0", duration=8, aspect_ratio="1:1"),
+    ],
+    ids=["bad-amplitude", "bad-style", "vidu-1.5-8s", "vidu-q1-portrait", "veo-3-square"],
+)
+async def test_vidu_and_veo_3_refusals_cost_nothing(
+    fake: FakeRunware, provider: RunwareProvider, submit: SubmitJob
+) -> None:
+    with pytest.raises(InvalidRequestError):
+        await provider.submit(submit)
+    assert fake.requests == [], "no upload and no task for what Runware would refuse"
+
+
+@pytest.mark.parametrize(
+    ("resolution", "aspect_ratio", "size"), [("720p", "16:9", (1280, 720)), ("1080p", "9:16", (1080, 1920))]
+)
+async def test_veo_3_at_its_sizes_through_the_full_cycle(
+    fake: FakeRunware, provider: RunwareProvider, resolution: str, aspect_ratio: str, size: tuple[int, int]
+) -> None:
+    submitted = await provider.submit(job("google:3@0", resolution=resolution, aspect_ratio=aspect_ratio))
+    (task,) = fake.video_tasks()
+    assert (task["width"], task["height"], task["duration"]) == (*size, 8)
+    _, status = await poll_until_done(provider, submitted.task_id)
+    assert status.state is TaskState.SUCCEEDED
+
+
+@pytest.mark.parametrize("enhance", [False, True])
+async def test_enhance_prompt_reaches_runware_only_when_on(
+    fake: FakeRunware, provider: RunwareProvider, enhance: bool
+) -> None:
+    submitted = await provider.submit(job(enhance_prompt=enhance))
+    (task,) = fake.video_tasks()
+    google = task["providerSettings"]["google"]
+    assert google.get("enhancePrompt") is (True if enhance else None)
+    _, status = await poll_until_done(provider, submitted.task_id)
+    assert status.state is TaskState.SUCCEEDED
 
 
 async def test_fake_refuses_a_body_that_is_not_an_array(fake: FakeRunware) -> None:

@@ -1,7 +1,8 @@
 """A fake of KIE.ai's Veo 3.1 API on loopback (reference/providers.md §3), on three sites like the real one:
 
-* the API (`url`): generate, extend, record-info, get-1080p-video; business answers are HTTP 200 with
-  the envelope `{"code", "msg", "data"}`, refusals carry KIE's codes (401, 402, 422, 400 policy …);
+* the API (`url`): generate, extend, record-info, get-1080p-video, get-4k-video; business answers are
+  HTTP 200 with the envelope `{"code", "msg", "data"}`, refusals carry KIE's codes (401, 402, 422, 400
+  policy …);
 * the file upload API (`upload_url`): file-base64-upload, which hosts the image on the file site;
 * the file site (`files_url`): uploaded images and result videos, public (it records any key it is sent).
 
@@ -30,6 +31,9 @@ POLICY_MESSAGE = "Your prompt was flagged by Website as violating content polici
 FLOW_MESSAGE = "Your request was rejected by Flow(The prompt could not be submitted), please adjust it."
 ENGLISH_MESSAGE = "Only English prompts are supported at this time."
 HD_PROCESSING = "1080P is processing. It should be ready in 1-2 minutes. Please check back shortly."
+UHD_PROCESSING = "4k is processing. It should be ready in 5-10 minutes. Please check back shortly."
+UHD_DONE = "The video has been generated successfully"
+UHD_UNAVAILABLE = "The 4K version of this video is unavailable. Please try another video."
 FAILED_MESSAGE = "Generation failed, please try again later."
 
 MODELS = frozenset({"veo3", "veo3_fast"})
@@ -51,12 +55,19 @@ GENERATE_FIELDS = frozenset(
     }
 )
 EXTEND_FIELDS = frozenset({"taskId", "prompt", "seeds", "watermark", "callBackUrl", "model"})
+UHD_FIELDS = frozenset({"taskId", "index", "callBackUrl"})
 VIDEO_HEADER = b"\x00\x00\x00\x18ftypmp42"
 
 Outcome = Literal["success", "failed", "policy", "no_video"]
 #: Where a finished record puts its URLs: the schema's array, the quickstart's JSON string at
 #: data.resultUrls, fullResultUrls, or the OpenAPI example's unquoted "[http://…]" string.
 UrlShape = Literal["array", "json_string", "full", "bracket_string"]
+#: Where a get-1080p-video answer puts the 1080p URL: `data.resultUrl` (the reference), or the seed
+#: documents' `data.video1080pUrl` and `data.info.resultUrls`.
+HdShape = Literal["resultUrl", "video1080pUrl", "info"]
+#: Where a finished get-4k-video answer puts the URLs: `data.resultUrls` (422 "generated successfully"),
+#: the same under code 200, `data.info.resultUrls`, or the OpenAPI schema's snake_case `result_urls`.
+UhdShape = Literal["data", "ok", "info", "snake"]
 #: How the file site serves the video: whole with a length, chunked without one, expired (404/403),
 #: slowly in small pieces, or stalled after the first piece.
 FileMode = Literal["ok", "chunked", "expired", "forbidden", "slow", "stall"]
@@ -68,6 +79,11 @@ def callback_signature(key: str, task_id: str, timestamp: str) -> str:
     return base64.b64encode(digest).decode()
 
 
+def _variant(hd: bool, uhd: bool) -> str:
+    """The file-name suffix of an upgraded video."""
+    return "_4k" if uhd else "_1080p" if hd else ""
+
+
 @dataclass
 class TaskScript:
     polls: int = 1
@@ -76,6 +92,13 @@ class TaskScript:
     #: The legacy fallback path renders 1080p already (record says resolution 1080p).
     already_hd: bool = False
     hd_polls: int = 1
+    hd_shape: HdShape = "resultUrl"
+    #: record-info lists the 1080p file as `response.video1080pUrl` next to the 720p one once done.
+    record_hd: bool = False
+    #: get-4k-video answers "processing" this many times after the order, then the URLs (or failure).
+    uhd_polls: int = 1
+    uhd_shape: UhdShape = "data"
+    uhd_available: bool = True
     file: FileMode = "ok"
     video_size: int = 4096
 
@@ -100,6 +123,9 @@ class FakeTask:
     polls: int = 0
     hd_polls: int = 0
     upgraded: bool = False
+    #: The 4k task get-4k-video made (paid once), and its answers since.
+    uhd_task: str | None = None
+    uhd_polls: int = 0
 
     @property
     def done(self) -> bool:
@@ -140,6 +166,7 @@ class FakeKie:
         api.router.add_post("/api/v1/veo/extend", self._extend)
         api.router.add_get("/api/v1/veo/record-info", self._record_info)
         api.router.add_get("/api/v1/veo/get-1080p-video", self._get_hd)
+        api.router.add_post("/api/v1/veo/get-4k-video", self._get_uhd)
         upload = web.Application(client_max_size=16 * 1024 * 1024)
         upload.router.add_post("/api/file-base64-upload", self._upload)
         files = web.Application()
@@ -166,8 +193,8 @@ class FakeKie:
     # ------------------------------------------------------------------------------------------ scripting
 
     def fail(self, endpoint: str, fault: Fault, *, times: int = 1) -> None:
-        """The next `times` calls to `endpoint` (generate, extend, record-info, get-1080p-video, upload)
-        get `fault` instead of an answer."""
+        """The next `times` calls to `endpoint` (generate, extend, record-info, get-1080p-video,
+        get-4k-video, upload) get `fault` instead of an answer."""
         self.faults.setdefault(endpoint, deque()).extend([fault] * times)
 
     def finish(self, task_id: str) -> None:
@@ -175,16 +202,20 @@ class FakeKie:
         task = self.tasks[task_id]
         task.polls = max(task.polls, task.script.polls + 1)
 
-    def video_url(self, task_id: str, *, hd: bool = False) -> str:
-        return f"{self.files_url}/videos/{task_id}{'_1080p' if hd else ''}.mp4"
+    def video_url(self, task_id: str, *, hd: bool = False, uhd: bool = False) -> str:
+        return f"{self.files_url}/videos/{task_id}{_variant(hd, uhd)}.mp4"
 
-    def video_bytes(self, task_id: str, *, hd: bool = False) -> bytes:
-        name = f"{task_id}{'_1080p' if hd else ''}".encode()
+    def video_bytes(self, task_id: str, *, hd: bool = False, uhd: bool = False) -> bytes:
+        name = f"{task_id}{_variant(hd, uhd)}".encode()
         size = self.tasks[task_id].script.video_size
         return (VIDEO_HEADER + name * (size // max(1, len(name)) + 1))[:size]
 
     def endpoint_calls(self, endpoint: str) -> list[dict[str, Any]]:
         return [body for name, body in self.calls if name == endpoint]
+
+    def uhd_orders(self) -> int:
+        """Paid 4k upgrades made (repeated get-4k-video calls for one task order it once)."""
+        return sum(1 for task in self.tasks.values() if task.uhd_task is not None)
 
     # ------------------------------------------------------------------------------------------ callbacks
 
@@ -384,6 +415,8 @@ class FakeKie:
             "taskId": task.task_id,
             "resolution": "1080p" if task.script.already_hd else "720p",
         }
+        if task.script.record_hd and urls:
+            response["video1080pUrl"] = self.video_url(task.task_id, hd=True)
         shape = task.script.urls
         if shape == "array":
             response["resultUrls"] = urls
@@ -410,7 +443,52 @@ class FakeKie:
         if task.hd_polls <= task.script.hd_polls:
             return self._envelope(400, HD_PROCESSING)
         task.upgraded = True
-        return self._envelope(200, "success", {"resultUrl": self.video_url(task.task_id, hd=True)})
+        url = self.video_url(task.task_id, hd=True)
+        shape = task.script.hd_shape
+        if shape == "info":
+            return self._envelope(200, "success", {"taskId": task.task_id, "info": {"resultUrls": [url]}})
+        return self._envelope(200, "success", {shape: url})
+
+    async def _get_uhd(self, request: web.Request) -> web.Response:
+        """POST get-4k-video: the first call orders the paid 4k file, later ones report on it."""
+        body, refused = await self._begin(request, "get-4k-video")
+        if refused is not None:
+            return refused
+        unknown = sorted(set(body) - UHD_FIELDS)
+        if unknown:
+            return self._envelope(422, f"Unknown parameter(s): {', '.join(unknown)}")
+        if body.get("index", 0) != 0 or isinstance(body.get("index"), bool):
+            return self._envelope(422, "index out of range")
+        task = self.tasks.get(str(body.get("taskId")))
+        if task is None:
+            return self._envelope(422, "record is null")
+        if not task.succeeded:
+            return self._envelope(400, "The video is not generated successfully")
+        if task.uhd_task is None:
+            task.uhd_task = f"veo_4k_{next(self._ids):06d}"
+            return self._envelope(
+                200, "success", {"taskId": task.uhd_task, "resultUrls": None, "imageUrls": None}
+            )
+        task.uhd_polls += 1
+        if task.uhd_polls <= task.script.uhd_polls:
+            return self._envelope(422, UHD_PROCESSING)
+        if not task.script.uhd_available:
+            return self._envelope(500, UHD_UNAVAILABLE)
+        urls = [self.video_url(task.task_id, uhd=True)]
+        images = [f"{self.files_url}/videos/{task.task_id}_4k.jpg"]
+        shape = task.script.uhd_shape
+        if shape == "info":
+            data: dict[str, Any] = {
+                "taskId": task.uhd_task,
+                "info": {"resultUrls": urls, "imageUrls": images},
+            }
+        elif shape == "snake":
+            data = {"task_id": task.uhd_task, "result_urls": urls, "image_urls": images}
+        else:
+            data = {"taskId": task.uhd_task, "resultUrls": urls, "imageUrls": images}
+        if shape == "ok":
+            return self._envelope(200, "success", data)
+        return self._envelope(422, UHD_DONE, data)
 
     # ------------------------------------------------------------------------------------------- upload
 
@@ -461,9 +539,9 @@ class FakeKie:
     async def _video_file(self, request: web.Request) -> web.StreamResponse:
         self.file_requests.append(FileRequest(request.path, request.headers.get("Authorization")))
         name = request.match_info["name"].removesuffix(".mp4")
-        hd = name.endswith("_1080p")
-        task = self.tasks.get(name.removesuffix("_1080p"))
-        if task is None or not task.done:
+        hd, uhd = name.endswith("_1080p"), name.endswith("_4k")
+        task = self.tasks.get(name.removesuffix("_1080p").removesuffix("_4k"))
+        if task is None or not task.done or (uhd and task.uhd_task is None):
             raise web.HTTPNotFound()
         mode = task.script.file
         if mode == "expired":
@@ -472,7 +550,7 @@ class FakeKie:
             raise web.HTTPForbidden(
                 text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"
             )
-        data = self.video_bytes(task.task_id, hd=hd)
+        data = self.video_bytes(task.task_id, hd=hd, uhd=uhd)
         if mode == "ok":
             return web.Response(body=data, content_type="video/mp4")
         response = web.StreamResponse(headers={"Content-Type": "video/mp4"})

@@ -14,6 +14,10 @@ envelope {"error": {"message", "type", "param", "code"}}. Scripts (attributes se
   until the client gives up, after the video was made (and billed) or not;
 * `GET /v1/videos` lists videos newest first (cursor pages), with `created_at` from `clock` (Unix seconds);
 * `expired`: /content answers 404 and the chat CDN link 403, like assets past their life;
+* `output_url`: a completed video object carries its file as `output.url` on the CDN (LaoZhang);
+* `content_form`: what /content answers: the MP4 bytes, or (LaoZhang, per the seed documents) the CDN
+  URL as JSON `{"url"}` or text/plain, a 302 to it, or something that is neither (an HTML page, a JSON
+  body without a URL) under HTTP 200;
 * `video_bytes`, `declare_length` (False: chunked, no Content-Length) and `hold_download` (an Event the
   download waits for after its first half: a slow file the test releases).
 
@@ -63,6 +67,7 @@ MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 Endpoint = Literal["create", "extend", "retrieve", "content", "remix", "chat", "cdn", "list"]
 AnswerFault = Literal["malformed", "stall"]
 Outcome = Literal["completed", "moderation", "server_error", "no_reason"]
+ContentForm = Literal["bytes", "json_url", "text_url", "redirect", "html", "json_without_url"]
 
 
 @dataclass
@@ -131,6 +136,8 @@ class FakeOpenAIVideos:
         self.poll_after_ms: int | None = None
         self.blocked_word = "forbidden"
         self.expired = False
+        self.output_url = False
+        self.content_form: ContentForm = "bytes"
         self.video_bytes = MP4_HEAD + bytes(range(256)) * 64
         self.declare_length = True
         self.hold_download: asyncio.Event | None = None
@@ -318,7 +325,13 @@ class FakeOpenAIVideos:
                 "code": "server_error",
                 "message": "The server had an error while processing your request.",
             }
+        output = (
+            {"output": {"url": self.file_url(video.id)}}
+            if self.output_url and video.status == "completed"
+            else {}
+        )
         return {
+            **output,
             "id": video.id,
             "object": "video",
             "model": video.model,
@@ -333,6 +346,10 @@ class FakeOpenAIVideos:
             "remixed_from_video_id": video.remixed_from,
             "error": error,
         }
+
+    def file_url(self, video_id: str) -> str:
+        """Where the CDN serves a finished video (LaoZhang's `output.url` and `/content` links)."""
+        return f"{self.cdn_url}/files/{video_id}.mp4"
 
     def _answer(self, video: FakeVideo) -> web.Response:
         headers = {"openai-poll-after-ms": str(self.poll_after_ms)} if self.poll_after_ms is not None else {}
@@ -487,6 +504,20 @@ class FakeOpenAIVideos:
             return self._error(404, "Video content not found or expired.", code="not_found")
         if video.status != "completed":
             return self._error(400, "Video is not ready yet.", code="video_not_ready")
+        link = self.file_url(video.id)
+        match self.content_form:
+            case "json_url":
+                return web.json_response({"url": link})
+            case "text_url":
+                return web.Response(text=link + "\n", content_type="text/plain")
+            case "redirect":
+                raise web.HTTPFound(link)
+            case "html":
+                return web.Response(
+                    text="<html><body>upstream hiccup</body></html>", content_type="text/html"
+                )
+            case "json_without_url":
+                return web.json_response({"status": "completed", "id": video.id})
         return await self._serve(request)
 
     async def _remix(self, request: web.Request) -> web.Response:

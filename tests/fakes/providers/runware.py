@@ -66,6 +66,12 @@ _PROVIDER_SETTINGS = {
     "bytedance": {"cameraFixed", "audio", "draft", "fastMode"},
 }
 _RUNNING = ("processing", "pending", "queued", "scheduled", "waiting")
+#: Settings whose values Runware checks (its Vidu provider page): anything else is a 400.
+_SETTING_VALUES = {
+    ("vidu", "movementAmplitude"): {"auto", "small", "medium", "large"},
+    ("vidu", "style"): {"general", "anime"},
+}
+_BOOLEAN_SETTINGS = {"bgm", "generateAudio", "enhancePrompt"}
 
 _HD = {(1920, 1080), (1080, 1920), (1080, 1080)}
 _SD = {(1280, 720), (720, 1280), (720, 720)}
@@ -76,8 +82,8 @@ MODEL_COMBOS: dict[str, list[tuple[set[int], set[tuple[int, int]], bool]]] = {
     "google:3@0": [({8}, {(1280, 720), (720, 1280), (1920, 1080), (1080, 1920)}, True)],
     "google:3@2": [({4, 6, 8}, {(1280, 720), (720, 1280), (1920, 1080), (1080, 1920)}, True)],
     "google:3@3": [({4, 6, 8}, {(1280, 720), (720, 1280), (1920, 1080), (1080, 1920)}, True)],
-    "vidu:1@1": [({5}, _HD, False)],
-    "vidu:1@5": [({4}, _LD | _SD | _HD, True), ({8}, _SD, False)],
+    "vidu:1@1": [({5}, {(1920, 1080)}, False)],
+    "vidu:1@5": [({4}, _LD | _SD | _HD, True)],
     "vidu:2@0": [({4}, _LD | _SD | _HD, True), ({8}, _SD, False)],
 }
 
@@ -415,10 +421,20 @@ class FakeRunware:
         block = settings[family]
         if not isinstance(block, dict) or not set(block) <= _PROVIDER_SETTINGS.get(family, set()):
             return bad("invalidProviderSettings", f"Unsupported {family} settings.", "providerSettings")
-        if any(not isinstance(block.get(k, False), bool) for k in ("bgm", "generateAudio")):
+        if any(not isinstance(block.get(k, False), bool) for k in _BOOLEAN_SETTINGS):
             return bad(
-                "invalidProviderSettings", "bgm and generateAudio must be booleans.", "providerSettings"
+                "invalidProviderSettings",
+                "bgm, generateAudio and enhancePrompt must be booleans.",
+                "providerSettings",
             )
+        for name, value in block.items():
+            allowed = _SETTING_VALUES.get((family, name))
+            if allowed is not None and value not in allowed:
+                return bad(
+                    "invalidProviderSettings",
+                    f"{family}.{name} must be one of {', '.join(sorted(allowed))}.",
+                    "providerSettings",
+                )
         return None
 
     @staticmethod
