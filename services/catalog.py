@@ -7,13 +7,14 @@ reason, never later in the middle of a purchase.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -28,12 +29,19 @@ from pydantic import (
 Mode = Literal["t2v", "i2v", "fl2v", "ref2v", "extend", "remix"]
 AudioSupport = Literal["never", "optional", "always"]
 RuleField = Literal["mode", "duration", "aspect_ratio", "resolution", "audio"]
+#: What a user may add to a request where a route takes it: a negative prompt, a fixed seed, the
+#: provider's prompt enhancement, and its translation of the prompt to English.
+Option = Literal["negative_prompt", "seed", "enhance_prompt", "translate_prompt"]
 
 MODES: tuple[Mode, ...] = ("t2v", "i2v", "fl2v", "ref2v", "extend", "remix")
 RESOLUTIONS = ("360p", "480p", "540p", "720p", "1080p", "4k")
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
 #: Modes that continue an earlier generation instead of starting from a prompt and images.
 SOURCE_MODES = frozenset({"extend", "remix"})
+#: The order in which the wizard asks for the choices: each value it offers can be made together with
+#: the choices before it (and some values of those after it).
+CHOICE_ORDER: tuple[RuleField, ...] = ("mode", "duration", "aspect_ratio", "resolution", "audio")
+OPTIONS: tuple[Option, ...] = ("negative_prompt", "seed", "enhance_prompt", "translate_prompt")
 #: Model keys travel in callback data (64 bytes), so they stay short and plain.
 MODEL_KEY_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,23}$"
 
@@ -92,6 +100,9 @@ class Route(_Strict):
     durations: list[int] | None = None
     resolutions: list[str] | None = None
     aspect_ratios: list[str] | None = None
+    #: The options this route's adapter sends; a route without the key takes every option its model has
+    #: (filled in by VideoModel before validation).
+    options: list[Option] = Field(default_factory=list)
     mode_model_ids: dict[Mode, str] = Field(default_factory=dict)
     cost_usd_per_clip: Decimal = Field(Decimal(0), ge=0)
     cost_usd_per_second: Decimal = Field(Decimal(0), ge=0)
@@ -117,6 +128,9 @@ class Route(_Strict):
             and (self.aspect_ratios is None or aspect_ratio in self.aspect_ratios)
         )
 
+    def takes(self, option: Option) -> bool:
+        return option in self.options
+
     def cost_usd(self, duration: int) -> Decimal:
         return self.cost_usd_per_clip + self.cost_usd_per_second * duration
 
@@ -136,10 +150,26 @@ class VideoModel(_Strict):
     prompt_max: int = Field(ge=1, le=32000)
     negative_prompt: bool = False
     seed: bool = False
+    enhance_prompt: bool = False
+    translate_prompt: bool = False
     max_reference_images: int = Field(0, ge=0, le=7)
     rules: list[Rule] = Field(default_factory=list)
     price: Price
     routes: list[Route] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _routes_take_the_models_options(cls, data: Any) -> Any:
+        """A route that lists no `options` takes every option the model has, as catalogs written before
+        routes had options expect."""
+        if not isinstance(data, dict) or not isinstance(data.get("routes"), list):
+            return data
+        own = [option for option in OPTIONS if data.get(option) is True]
+        routes = [
+            {**route, "options": own} if isinstance(route, dict) and "options" not in route else route
+            for route in data["routes"]
+        ]
+        return {**data, "routes": routes}
 
     @field_validator("durations")
     @classmethod
@@ -198,6 +228,9 @@ class VideoModel(_Strict):
                 extra = [v for v in narrowed or [] if v not in getattr(self, name)]
                 if extra:
                     problems.append(f"{label} allows {name} {extra} that the model does not have")
+            extra_options = [o for o in route.options if not getattr(self, o)]
+            if extra_options:
+                problems.append(f"{label} takes options {extra_options} that the model does not have")
             extra_modes = [m for m in route.mode_model_ids if m not in self.modes]
             if extra_modes:
                 problems.append(f"{label} maps modes {extra_modes} that the model does not have")
@@ -257,21 +290,102 @@ class Catalog(_Strict):
 
     def available(self, providers: Collection[str]) -> list[AvailableModel]:
         """Models a user may order now: those with an enabled route of one of `providers`, the providers
-        that have a key and an adapter (`Settings.usable_providers()`)."""
+        that have a key and an adapter (`Settings.usable_providers()`), that can make at least one video."""
         offers = []
         for model in self.models:
             routes = sorted(
                 (r for r in model.routes if r.enabled and r.provider in providers), key=lambda r: r.priority
             )
-            if routes:
-                offers.append(AvailableModel(model, tuple(routes)))
+            offer = AvailableModel(model, tuple(routes))
+            if offer.combinations:
+                offers.append(offer)
         return offers
+
+
+class Combination(NamedTuple):
+    """One full set of choices (the fields of CHOICE_ORDER) that a route can make."""
+
+    mode: Mode
+    duration: int
+    aspect_ratio: str
+    resolution: str
+    audio: bool
 
 
 @dataclass(frozen=True, slots=True)
 class AvailableModel:
+    """A model with its enabled, configured routes, and what those routes can make together.
+
+    This is where "only offer what can be made" lives: the wizard asks `values_for` at every step and
+    `options_for` on its summary, /library asks `continuations`, validation asks `routes_for`.
+    """
+
     model: VideoModel
     routes: tuple[Route, ...]
+    #: Every combination of choices that passes the model's rules and that at least one route accepts.
+    combinations: tuple[Combination, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "combinations", _combinations(self.model, self.routes))
+
+    def through(self, provider: str | None) -> AvailableModel:
+        """The same model on `provider`'s routes only (an extend or remix goes where its source was
+        made); all routes when `provider` is None."""
+        if provider is None:
+            return self
+        return AvailableModel(self.model, tuple(r for r in self.routes if r.provider == provider))
+
+    def matching(self, choices: Mapping[str, Any]) -> list[Combination]:
+        """The makeable combinations that agree with every choice given (None means not chosen)."""
+        chosen = [
+            (CHOICE_ORDER.index(name), value)
+            for name, value in choices.items()
+            if name in CHOICE_ORDER and value is not None
+        ]
+        return [c for c in self.combinations if all(c[index] == value for index, value in chosen)]
+
+    def makeable(self, choices: Mapping[str, Any]) -> bool:
+        """Whether some route can make a video with these choices (and some values for the others)."""
+        return bool(self.matching(choices))
+
+    def values_for(self, step: RuleField, choices: Mapping[str, Any]) -> list[Any]:
+        """The values of `step` to offer, in the model's order: those some route can make together with
+        the choices of the steps before it in CHOICE_ORDER and some values of the steps after it."""
+        position = CHOICE_ORDER.index(step)
+        earlier = {k: v for k, v in choices.items() if k in CHOICE_ORDER[:position]}
+        found = {c[position] for c in self.matching(earlier)}
+        model = self.model
+        every: dict[str, list[Any]] = {
+            "mode": list(model.modes),
+            "duration": model.durations,
+            "aspect_ratio": model.aspect_ratios,
+            "resolution": model.resolutions,
+            "audio": [False, True],
+        }
+        return [value for value in every[step] if value in found]
+
+    def options_for(self, choices: Mapping[str, Any]) -> list[Option]:
+        """The options a route that can make these choices takes: what the summary may offer."""
+        combinations = self.matching(choices)
+        routes = [
+            r
+            for r in self.routes
+            if any(
+                r.supports(
+                    mode=c.mode, duration=c.duration, resolution=c.resolution, aspect_ratio=c.aspect_ratio
+                )
+                for c in combinations
+            )
+        ]
+        return [option for option in OPTIONS if any(r.takes(option) for r in routes)]
+
+    def continuations(self, provider: str | None) -> list[Mode]:
+        """Extend and remix of a video made on `provider`: the source modes a route of that provider can
+        make (submission sends them nowhere else); none for a video that was never submitted."""
+        if provider is None:
+            return []
+        through = self.through(provider)
+        return [m for m in MODES if m in SOURCE_MODES and through.makeable({"mode": m})]
 
     def routes_for(self, *, mode: str, duration: int, resolution: str, aspect_ratio: str) -> list[Route]:
         """Routes that accept this request, best first: the submit order, and the failover order."""
@@ -280,6 +394,29 @@ class AvailableModel:
             for r in self.routes
             if r.supports(mode=mode, duration=duration, resolution=resolution, aspect_ratio=aspect_ratio)
         ]
+
+
+def _combinations(model: VideoModel, routes: tuple[Route, ...]) -> tuple[Combination, ...]:
+    """Every makeable combination, in the model's order of values."""
+    audio = [False, True] if model.audio == "optional" else [model.audio == "always"]
+    found = []
+    for values in itertools.product(
+        model.modes, model.durations, model.aspect_ratios, model.resolutions, audio
+    ):
+        combination = Combination(*values)
+        if model.broken_rules(combination._asdict()):
+            continue
+        if any(
+            r.supports(
+                mode=combination.mode,
+                duration=combination.duration,
+                resolution=combination.resolution,
+                aspect_ratio=combination.aspect_ratio,
+            )
+            for r in routes
+        ):
+            found.append(combination)
+    return tuple(found)
 
 
 DEFAULT_CATALOG = "catalog.toml"

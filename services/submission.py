@@ -70,6 +70,7 @@ class Submission:
 
     async def submit(self, generation: Generation) -> Accepted | None:
         """Try the routes in priority order; None when the user cancelled while it was being submitted.
+        Each route is sent the request without the options it does not take (`VideoRequest.for_route`).
 
         Each create is recorded (`begin_submit`) before it is sent, and one whose outcome is uncertain is
         never sent again nor to another route: it is looked up (`_look_up`). A generation found queued with
@@ -92,7 +93,7 @@ class Submission:
         for route in routes:
             adapter = self._providers.for_route(route)
             job = SubmitJob(
-                request=request,
+                request=request.for_route(route),
                 route=route,
                 first_frame=images.get("first"),
                 last_frame=images.get("last"),
@@ -188,7 +189,7 @@ class Submission:
         request = VideoRequest.model_validate(generation.request)
         source = await self._source(generation, request)
         job = SubmitJob(
-            request=request,
+            request=request.for_route(route),
             route=route,
             source_task_id=None if source is None else source.provider_task_id,
             source_result=None if source is None else source.provider_result,

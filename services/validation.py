@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from services.catalog import SOURCE_MODES, AvailableModel, VideoModel
+from services.catalog import SOURCE_MODES, AvailableModel, Option, VideoModel
 from services.video_request import VideoRequest
 
 SEED_MAX = 2**32 - 1
+#: The longest negative prompt: the shortest limit of the providers that take one (DashScope's 500).
+NEGATIVE_PROMPT_MAX = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +29,8 @@ def _listing(values: list[object]) -> str:
 def validate_request(request: VideoRequest, offer: AvailableModel | VideoModel) -> list[Problem]:
     """All problems with `request` for this model; empty means it may be priced and paid.
 
-    Given an `AvailableModel`, also require one configured route that accepts the exact combination.
+    Given an `AvailableModel`, also require a configured route that accepts the exact combination, and
+    for every option asked for one such route that takes it (the others get it cleared on submit).
     """
     model = offer.model if isinstance(offer, AvailableModel) else offer
     if request.model != model.key:
@@ -38,19 +41,26 @@ def validate_request(request: VideoRequest, offer: AvailableModel | VideoModel) 
         *_choice_problems(request, model),
         *audio,
         *_text_problems(request, model),
+        *_option_problems(request, model),
         *_input_problems(request, model),
     ]
     if not problems:
         problems.extend(Problem(rule.message) for rule in model.broken_rules(request.choices()))
     if not problems and isinstance(offer, AvailableModel):
         assert request.duration is not None and request.resolution and request.aspect_ratio
-        if not offer.routes_for(
+        routes = offer.routes_for(
             mode=request.mode,
             duration=request.duration,
             resolution=request.resolution,
             aspect_ratio=request.aspect_ratio,
-        ):
+        )
+        if not routes:
             problems.append(Problem("error-no-route", {"model": model.name}))
+        problems.extend(
+            unsupported(option, model)
+            for option in request.chosen_options()
+            if routes and not any(route.takes(option) for route in routes)
+        )
     unique: list[Problem] = []
     for problem in problems:
         if problem not in unique:
@@ -80,17 +90,47 @@ def _text_problems(request: VideoRequest, model: VideoModel) -> list[Problem]:
         problems.append(Problem("error-prompt-empty"))
     elif len(prompt) > model.prompt_max:
         problems.append(Problem("error-prompt-too-long", {"max": model.prompt_max, "length": len(prompt)}))
-    if request.negative_prompt is not None:
-        if not model.negative_prompt:
-            problems.append(Problem("error-negative-prompt-unsupported", {"model": model.name}))
-        elif len(request.negative_prompt) > model.prompt_max:
-            problems.append(Problem("error-negative-prompt-too-long", {"max": model.prompt_max}))
-    if request.seed is not None:
-        if not model.seed:
-            problems.append(Problem("error-seed-unsupported", {"model": model.name}))
-        elif not 0 <= request.seed <= SEED_MAX:
-            problems.append(Problem("error-seed-range", {"max": SEED_MAX}))
     return problems
+
+
+def unsupported(option: Option, model: VideoModel) -> Problem:
+    """An option the model, or every route that can make the request, does not take."""
+    params: dict[str, str | int] = {"model": model.name}
+    match option:
+        case "negative_prompt":
+            return Problem("error-negative-prompt-unsupported", params)
+        case "seed":
+            return Problem("error-seed-unsupported", params)
+        case "enhance_prompt":
+            return Problem("error-enhance-prompt-unsupported", params)
+        case "translate_prompt":
+            return Problem("error-translate-prompt-unsupported", params)
+
+
+def negative_prompt_max(model: VideoModel) -> int:
+    return min(model.prompt_max, NEGATIVE_PROMPT_MAX)
+
+
+def _option_problems(request: VideoRequest, model: VideoModel) -> list[Problem]:
+    """Options the model lacks, and a negative prompt or seed out of bounds."""
+    problems = [
+        unsupported(option, model) for option in request.chosen_options() if not getattr(model, option)
+    ]
+    negative = request.negative_prompt
+    if negative is not None and model.negative_prompt and len(negative) > negative_prompt_max(model):
+        problems.append(Problem("error-negative-prompt-too-long", {"max": negative_prompt_max(model)}))
+    if request.seed is not None and model.seed and not 0 <= request.seed <= SEED_MAX:
+        problems.append(Problem("error-seed-range", {"max": SEED_MAX}))
+    return problems
+
+
+def parse_seed(text: str) -> int | None:
+    """The seed a user typed: plain ASCII digits from 0 to SEED_MAX (not "١٢" or "1e9"), else None."""
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(SEED_MAX)):
+        return None
+    seed = int(text)
+    return seed if seed <= SEED_MAX else None
 
 
 def _input_problems(request: VideoRequest, model: VideoModel) -> list[Problem]:

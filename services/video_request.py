@@ -10,7 +10,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.catalog import Mode, VideoModel
+from services.catalog import OPTIONS, Mode, Option, Route, VideoModel
 
 
 class ImageRef(BaseModel):
@@ -40,6 +40,11 @@ class VideoRequest(BaseModel):
     audio: bool | None = None
     negative_prompt: str | None = None
     seed: int | None = None
+    #: The provider rewrites the prompt richer before generating (Veo `enhancePrompt`, DashScope
+    #: `prompt_extend` ...); off unless the user turns it on in the summary.
+    enhance_prompt: bool = False
+    #: The provider translates the prompt to English first (KIE `enableTranslation`); off by default.
+    translate_prompt: bool = False
     first_frame: ImageRef | None = None
     last_frame: ImageRef | None = None
     reference_images: tuple[ImageRef, ...] = ()
@@ -56,6 +61,18 @@ class VideoRequest(BaseModel):
                 "audio": model.resolved_audio(self.audio),
             }
         )
+
+    def chosen_options(self) -> list[Option]:
+        """The options this request asks for: those not left at their default (off)."""
+        return [o for o in OPTIONS if getattr(self, o) != VideoRequest.model_fields[o].default]
+
+    def for_route(self, route: Route) -> Self:
+        """The request as `route` is sent it: every option it does not take cleared, so an adapter never
+        passes one on to an API that may refuse it (the user was offered it for another route)."""
+        cleared = {
+            option: VideoRequest.model_fields[option].default for option in OPTIONS if not route.takes(option)
+        }
+        return self.model_copy(update=cleared)
 
     def choices(self) -> dict[str, object]:
         """The values catalog rules talk about."""

@@ -31,7 +31,7 @@ from bot.handlers.filters import FROM_USER, Magic
 from bot.handlers.wizard import open_wizard
 from bot.i18n import Texts
 from bot.wizard.views import View
-from services.catalog import SOURCE_MODES
+from services.catalog import SOURCE_MODES, Mode
 from services.generations import GenerationService
 from services.library import GENERATION_ID, Library, Page, deletable
 from storage.records import Generation
@@ -123,6 +123,15 @@ def render_page(
 # ------------------------------------------------------------------ one generation
 
 
+def continuations(generation: Generation, generations: GenerationService) -> list[Mode]:
+    """Extend and remix, where a route of the provider that made this video can do them (they go
+    nowhere else) and the video exists to continue."""
+    offer = generations.offer(generation.model)
+    if offer is None or generation.result_path is None or generation.provider_task_id is None:
+        return []
+    return offer.continuations(generation.route_provider)
+
+
 def actions_markup(
     generation: Generation, t: Texts, generations: GenerationService
 ) -> InlineKeyboardMarkup | None:
@@ -133,12 +142,11 @@ def actions_markup(
             text=t("library-button-regenerate"),
             callback_data=LibraryAction(action="regen", id=generation.id),
         )
-        if generation.result_path is not None:
-            for mode in sorted(SOURCE_MODES & set(offer.model.modes)):
-                builder.button(
-                    text=t(f"library-button-{mode}"),
-                    callback_data=LibraryAction(action=mode, id=generation.id),
-                )
+        for mode in continuations(generation, generations):
+            builder.button(
+                text=t(f"library-button-{mode}"),
+                callback_data=LibraryAction(action=mode, id=generation.id),
+            )
     if deletable(generation):
         builder.button(
             text=t("library-button-delete"),
@@ -290,8 +298,10 @@ async def regenerate(
     callback_answer: CallbackAnswer,
     view: View,
 ) -> None:
-    """The wizard again with the same settings; its summary shows today's price."""
-    await start_wizard(query, state, dict(generation.request), callback_answer, view)
+    """The wizard again with the same settings; its summary shows today's price. An extend or remix
+    made again continues the same source, so it can go only to the provider this one was made on."""
+    source_provider = generation.route_provider if generation.mode in SOURCE_MODES else None
+    await start_wizard(query, state, dict(generation.request), callback_answer, view, source_provider)
 
 
 async def continue_video(
@@ -302,13 +312,12 @@ async def continue_video(
     callback_answer: CallbackAnswer,
     view: View,
 ) -> None:
-    """Extend or remix: offered only when the model can and the generation has a video."""
-    offer = view.generations.offer(generation.model)
-    if offer is None or callback_data.action not in offer.model.modes or generation.result_path is None:
+    """Extend or remix: only where `continuations` offers it (a forged button gets a polite no)."""
+    if callback_data.action not in continuations(generation, view.generations):
         alert(callback_answer, view.t("library-action-unsupported"))
         return
     preset = {"model": generation.model, "mode": callback_data.action, "source_generation_id": generation.id}
-    await start_wizard(query, state, preset, callback_answer, view)
+    await start_wizard(query, state, preset, callback_answer, view, generation.route_provider)
 
 
 async def start_wizard(
@@ -317,6 +326,7 @@ async def start_wizard(
     preset: dict[str, Any],
     callback_answer: CallbackAnswer,
     view: View,
+    source_provider: str | None = None,
 ) -> None:
     if view.generations.offer(str(preset.get("model"))) is None:
         alert(callback_answer, view.t("library-model-unavailable"))
@@ -324,7 +334,7 @@ async def start_wizard(
     if not isinstance(query.message, Message):
         alert(callback_answer, view.t("library-unknown-action"))
         return
-    await open_wizard(query.message, state, view, preset=preset)
+    await open_wizard(query.message, state, view, preset=preset, source_provider=source_provider)
 
 
 async def ask_delete(

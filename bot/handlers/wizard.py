@@ -29,6 +29,7 @@ from bot.wizard.callbacks import WizardGo, WizardPick
 from bot.wizard.draft import (
     CHANGEABLE,
     INPUT_STEPS,
+    OPTION_STEPS,
     SETTING_FIELDS,
     Draft,
     Step,
@@ -37,11 +38,15 @@ from bot.wizard.draft import (
     changeable,
     choose_mode,
     choose_model,
+    choose_setting,
     first_open,
+    option_on,
+    parse_option,
     parse_setting,
     preset_values,
     settings_problems,
     step_done,
+    toggle_option,
     wizard_modes,
 )
 from bot.wizard.images import attached_file, receive_image
@@ -49,11 +54,13 @@ from bot.wizard.orders import StarsOrders
 from bot.wizard.session import CurrentDraft, load, save
 from bot.wizard.states import Wizard
 from bot.wizard.views import MAX_INVOICE_STARS, View, render
+from services.catalog import AvailableModel
 from services.generations import Invalid, LimitReached
 from services.media import ImageRejected
 from services.notices import Notices
 from services.payments import CURRENCY
 from services.uploads import Uploads
+from services.validation import SEED_MAX, negative_prompt_max, parse_seed
 from storage.records import GenerationCreated, InsufficientFunds, NoticeKind, notice_key
 
 #: Telegram's limits for an invoice's title and description.
@@ -61,25 +68,35 @@ TITLE_MAX, DESCRIPTION_MAX = 32, 255
 #: Telegram shows at most 200 characters in a callback answer.
 ANSWER_MAX = 200
 IMAGE_STEPS = (Wizard.first, Wizard.last, Wizard.refs)
+TEXT_STATES = (Wizard.prompt, Wizard.negative, Wizard.seed)
 
 
-async def open_wizard(message: Message, state: FSMContext, view: View, *, preset: dict[str, Any]) -> None:
+async def open_wizard(
+    message: Message,
+    state: FSMContext,
+    view: View,
+    *,
+    preset: dict[str, Any],
+    source_provider: str | None = None,
+) -> None:
     """Start a draft from `preset` and show the first step it leaves open (the summary when complete).
 
     `message` is any message in the target chat; the wizard is a new message there. A preset naming a
-    model that is no longer offered starts at the model list, saying so.
+    model that is no longer offered starts at the model list, saying so. An extend or remix names the
+    provider that made its source: only that provider's routes can continue it.
     """
     values = preset_values(preset)
-    offer = view.generations.offer(values.get("model", ""))
+    draft = Draft(id=uuid.uuid4().hex, source_provider=source_provider, values=values)
+    offer = view.offer(draft)
     notice = None
     if offer is not None:
-        values = choose_model(values, offer.model)
+        values = choose_model(values, offer)
     elif "model" in values:
         notice = view.t("error-model-unavailable")
         values = {"prompt": values["prompt"]} if values.get("prompt") else {}
-    draft = Draft(id=uuid.uuid4().hex, values=values)
+    draft = draft.model_copy(update={"values": values})
     await state.clear()
-    await show_new(message, state, view, draft, first_open(draft, offer and offer.model), notice)
+    await show_new(message, state, view, draft, first_open(draft, offer), notice)
 
 
 async def show_new(
@@ -131,32 +148,58 @@ async def pick(
     step: Step,
     screen: Message,
 ) -> None:
-    """A model, mode or setting button: checked against the catalog, then stored."""
+    """A model, mode, setting or option button: checked against what the offer can make, then stored."""
     field, raw = callback_data.field, callback_data.value
-    model = view.model(draft)
+    offer = view.offer(draft)
     unavailable = view.t("wizard-option-unavailable")
     if field == "model" and step == "model":
-        offer = view.generations.offer(raw)
-        if offer is None or not wizard_modes(offer.model):
+        chosen_offer = view.generations.offer(raw)
+        if chosen_offer is None or not wizard_modes(chosen_offer):
             callback_answer.text = unavailable
             return
-        chosen = draft.model_copy(update={"values": choose_model(draft.values, offer.model)})
-        await show_here(screen, state, view, chosen, after(chosen, offer.model, "model"))
-    elif field == "mode" and step == "mode" and model is not None:
-        if raw not in wizard_modes(model):
+        chosen = draft.model_copy(update={"values": choose_model(draft.values, chosen_offer)})
+        await show_here(screen, state, view, chosen, after(chosen, chosen_offer, "model"))
+    elif field == "mode" and step == "mode" and offer is not None:
+        if raw not in wizard_modes(offer):
             callback_answer.text = unavailable
             return
-        chosen = draft.model_copy(update={"values": choose_mode(draft.values, raw)})
-        await show_here(screen, state, view, chosen, after(chosen, model, "mode"))
-    elif field in SETTING_FIELDS and step == "settings" and model is not None:
-        value = parse_setting(model, field, raw)
+        chosen = draft.model_copy(update={"values": choose_mode(draft.values, raw, offer)})
+        await show_here(screen, state, view, chosen, after(chosen, offer, "mode"))
+    elif field in SETTING_FIELDS and step == "settings" and offer is not None:
+        value = parse_setting(offer, draft.values, field, raw)
         if value is None:
             callback_answer.text = unavailable
             return
-        values = {**draft.values, SETTING_FIELDS[field]: value}
+        values = choose_setting(draft.values, field, value, offer)
         await show_here(screen, state, view, draft.model_copy(update={"values": values}), "settings")
+    elif field == "option" and step == "summary" and offer is not None:
+        await pick_option(callback_answer, view, draft, offer, raw, state, screen)
+    elif field == "seed" and raw == "random" and step == "seed":
+        values = {k: v for k, v in draft.values.items() if k != "seed"}
+        await show_here(screen, state, view, draft.model_copy(update={"values": values}), "summary")
     else:
         callback_answer.text = view.t("wizard-stale")
+
+
+async def pick_option(
+    callback_answer: CallbackAnswer,
+    view: View,
+    draft: Draft,
+    offer: AvailableModel,
+    raw: str,
+    state: FSMContext,
+    screen: Message,
+) -> None:
+    """An option on the summary: on/off, or the step that asks for its value (negative prompt, seed)."""
+    option = parse_option(draft, offer, raw)
+    if option is None:
+        callback_answer.text = view.t("wizard-option-unavailable")
+        return
+    if option in OPTION_STEPS and not option_on(draft.values, option):
+        await show_here(screen, state, view, draft, OPTION_STEPS[option])
+        return
+    values = toggle_option(draft.values, option)
+    await show_here(screen, state, view, draft.model_copy(update={"values": values}), "summary")
 
 
 async def navigate(
@@ -170,24 +213,23 @@ async def navigate(
     screen: Message,
 ) -> None:
     """Next, back, the change menu and its entries; a button the step does not show is refused."""
-    model = view.model(draft)
+    offer = view.offer(draft)
     to = callback_data.to
     target: Step | None = None
     if to == "back":
-        target = before(draft, model, step)
+        target = before(draft, offer, step)
         if target != "change":
             draft = draft.model_copy(update={"editing": False})
-    elif to == "next" and model is not None and (step == "settings" or step in INPUT_STEPS):
-        offer = view.generations.offer(model.key)
-        problems = settings_problems(draft, offer) if offer is not None and step == "settings" else []
+    elif to == "next" and offer is not None and (step == "settings" or step in INPUT_STEPS):
+        problems = settings_problems(draft, offer) if step == "settings" else []
         if problems:
             alert(callback_answer, view.problems(problems)[:ANSWER_MAX])
             return
-        if step_done(draft, model, step):
-            target = after(draft, model, step)
-    elif to == "change" and step == "summary" and model is not None:
+        if step_done(draft, offer.model, step):
+            target = after(draft, offer, step)
+    elif to == "change" and step == "summary" and offer is not None:
         target = "change"
-    elif to in CHANGEABLE and step == "change" and model is not None and to in changeable(draft, model):
+    elif to in CHANGEABLE and step == "change" and offer is not None and to in changeable(draft, offer):
         target = to  # type: ignore[assignment]
         draft = draft.model_copy(update={"editing": True})
     if target is None:
@@ -319,7 +361,7 @@ async def image_sent(
     attached = attached_file(message)
     if attached is None or message.from_user is None:
         return
-    model = view.model(draft)
+    offer = view.offer(draft)
     try:
         ref = await receive_image(
             bot, uploads, user_id=message.from_user.id, file_id=attached[0], size=attached[1]
@@ -331,9 +373,10 @@ async def image_sent(
         await show_new(message, state, view, draft, step, view.t("wizard-image-download-failed"))
         return
     fresh = await load(state)  # other images of an album may have arrived meanwhile
-    if fresh is None or fresh[0].id != draft.id or fresh[1] not in ("first", "last", "refs") or model is None:
+    if fresh is None or fresh[0].id != draft.id or fresh[1] not in ("first", "last", "refs") or offer is None:
         return
     draft, step = fresh
+    model = offer.model
     values = dict(draft.values)
     if step == "refs":
         refs = [*values.get("reference_images", ()), ref.model_dump(mode="json")]
@@ -343,7 +386,7 @@ async def image_sent(
     draft = draft.model_copy(update={"values": values})
     full = step == "refs" and len(values["reference_images"]) >= model.max_reference_images
     await show_new(
-        message, state, view, draft, step if step == "refs" and not full else after(draft, model, step)
+        message, state, view, draft, step if step == "refs" and not full else after(draft, offer, step)
     )
 
 
@@ -351,24 +394,59 @@ async def prompt_sent(message: Message, state: FSMContext, view: View, draft: Dr
     """The description: within the model's limit, else the step again with the reason."""
     if message.text is None:
         return
-    model = view.model(draft)
+    offer = view.offer(draft)
     prompt = message.text.strip()
-    if model is None:
+    if offer is None:
         await show_new(message, state, view, draft, "model")
     elif not prompt:
         await show_new(message, state, view, draft, step, view.t("error-prompt-empty"))
-    elif len(prompt) > model.prompt_max:
-        notice = view.t("error-prompt-too-long", length=len(prompt), max=model.prompt_max)
+    elif len(prompt) > offer.model.prompt_max:
+        notice = view.t("error-prompt-too-long", length=len(prompt), max=offer.model.prompt_max)
         await show_new(message, state, view, draft, step, notice)
     else:
         draft = draft.model_copy(update={"values": {**draft.values, "prompt": prompt}})
-        await show_new(message, state, view, draft, after(draft, model, step))
+        await show_new(message, state, view, draft, after(draft, offer, step))
+
+
+async def negative_sent(message: Message, state: FSMContext, view: View, draft: Draft, step: Step) -> None:
+    """The negative prompt: within its limit, else the step again saying so; then the summary."""
+    if message.text is None:
+        return
+    offer = view.offer(draft)
+    negative = message.text.strip()
+    if offer is None:
+        await show_new(message, state, view, draft, "model")
+    elif not negative:
+        await show_new(message, state, view, draft, step, view.t("wizard-expects-negative"))
+    elif len(negative) > negative_prompt_max(offer.model):
+        notice = view.t("error-negative-prompt-too-long", max=negative_prompt_max(offer.model))
+        await show_new(message, state, view, draft, step, notice)
+    else:
+        draft = draft.model_copy(update={"values": {**draft.values, "negative_prompt": negative}})
+        await show_new(message, state, view, draft, "summary")
+
+
+async def seed_sent(message: Message, state: FSMContext, view: View, draft: Draft, step: Step) -> None:
+    """The seed: a whole number in range, else the step again with the range; then the summary."""
+    if message.text is None:
+        return
+    seed = parse_seed(message.text)
+    if seed is None:
+        await show_new(message, state, view, draft, step, view.t("error-seed-range", max=SEED_MAX))
+        return
+    draft = draft.model_copy(update={"values": {**draft.values, "seed": seed}})
+    await show_new(message, state, view, draft, "summary")
 
 
 async def wrong_input(message: Message, state: FSMContext, view: View, draft: Draft, step: Step) -> None:
     """Something else than the step asks for: show the step again with a hint."""
-    hint = "wizard-expects-text" if step == "prompt" else "wizard-expects-image"
-    await show_new(message, state, view, draft, step, view.t(hint))
+    if step == "seed":
+        hint = view.t("error-seed-range", max=SEED_MAX)
+    elif step == "negative":
+        hint = view.t("wizard-expects-negative")
+    else:
+        hint = view.t("wizard-expects-text" if step == "prompt" else "wizard-expects-image")
+    await show_new(message, state, view, draft, step, hint)
 
 
 def build_router() -> Router:
@@ -392,8 +470,12 @@ def build_router() -> Router:
         prompt_sent, StateFilter(Wizard.prompt), Magic(F.text), not_command, FROM_USER, draft
     )
     router.message.register(
+        negative_sent, StateFilter(Wizard.negative), Magic(F.text), not_command, FROM_USER, draft
+    )
+    router.message.register(seed_sent, StateFilter(Wizard.seed), Magic(F.text), not_command, FROM_USER, draft)
+    router.message.register(
         wrong_input,
-        StateFilter(*IMAGE_STEPS, Wizard.prompt),
+        StateFilter(*IMAGE_STEPS, *TEXT_STATES),
         not_command,
         NOT_PAYMENT,
         FROM_USER,

@@ -1,6 +1,11 @@
 """The wizard's draft and its flow: which steps a draft goes through, which are still open, what a
-choice may change. Pure functions of the draft and the catalog, so callback data (which can be forged)
-is checked here against the model before anything is stored."""
+choice may change. Pure functions of the draft and the model's offer, so callback data (which can be
+forged) is checked here before anything is stored.
+
+What a step offers comes from the offer (`AvailableModel.values_for`, `options_for`): only values some
+enabled, configured route can make together with the choices before them. `fit` keeps a draft inside
+that after every change, so its preselected values, too, can always be made.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from services.catalog import SOURCE_MODES, AvailableModel, VideoModel
+from services.catalog import OPTIONS, SOURCE_MODES, AvailableModel, Option, RuleField, VideoModel
 from services.validation import Problem
 from services.video_request import VideoRequest
 
-Step = Literal["model", "mode", "settings", "first", "last", "refs", "prompt", "summary", "change"]
+Step = Literal[
+    "model", "mode", "settings", "first", "last", "refs", "prompt", "summary", "change", "negative", "seed"
+]
 #: Steps that wait for the user to send something instead of pressing a button.
-INPUT_STEPS: frozenset[Step] = frozenset({"first", "last", "refs", "prompt"})
+INPUT_STEPS: frozenset[Step] = frozenset({"first", "last", "refs", "prompt", "negative", "seed"})
 #: Steps the "change" menu can reopen.
 CHANGEABLE: tuple[Step, ...] = ("model", "mode", "settings", "first", "last", "refs", "prompt")
 #: Modes the model menu offers; extend and remix start from /library with a source video.
 WIZARD_MODES = ("t2v", "i2v", "fl2v", "ref2v")
-#: Setting → the request field it sets.
-SETTING_FIELDS = {
+#: Setting → the request field it sets, in the order the offer narrows them (CHOICE_ORDER).
+SETTING_FIELDS: dict[str, RuleField] = {
     "duration": "duration",
     "aspect": "aspect_ratio",
     "resolution": "resolution",
     "audio": "audio",
 }
+#: Summary options that ask for a value on a step of their own; the others are on/off.
+OPTION_STEPS: dict[Option, Step] = {"negative_prompt": "negative", "seed": "seed"}
 _IMAGE_FIELDS = ("first_frame", "last_frame", "reference_images")
 #: How much of the draft id travels in callback data: enough to tell drafts apart, short for 64 bytes.
 TAG_LENGTH = 8
@@ -38,6 +47,8 @@ class Draft(BaseModel):
     message_id: int | None = None
     #: Reached from the summary's "change" menu: finishing a step returns to the summary.
     editing: bool = False
+    #: For an extend or remix: the provider that made the source video, the only one that can continue it.
+    source_provider: str | None = None
     values: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -78,22 +89,65 @@ def preset_values(preset: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def wizard_modes(model: VideoModel) -> list[str]:
-    return [m for m in model.modes if m in WIZARD_MODES]
+def wizard_modes(offer: AvailableModel) -> list[str]:
+    """The modes the mode step offers: those some route of the model can make."""
+    return [m for m in offer.values_for("mode", {}) if m in WIZARD_MODES]
 
 
-def setting_options(model: VideoModel) -> dict[str, list[Any]]:
-    """Every setting with its allowed values; one value means nothing to choose."""
+def choices(values: dict[str, Any], model: VideoModel) -> dict[str, Any]:
+    """The draft's choices in CHOICE_ORDER terms, the model's defaults where the user chose nothing."""
     return {
-        "duration": list(model.durations),
-        "aspect": list(model.aspect_ratios),
-        "resolution": list(model.resolutions),
-        "audio": [False, True] if model.audio == "optional" else [model.audio == "always"],
+        "mode": values.get("mode"),
+        "duration": values.get("duration", model.default_duration),
+        "aspect_ratio": values.get("aspect_ratio", model.default_aspect_ratio),
+        "resolution": values.get("resolution", model.default_resolution),
+        "audio": model.resolved_audio(values.get("audio")),
     }
 
 
-def has_settings(model: VideoModel) -> bool:
-    return any(len(values) > 1 for values in setting_options(model).values())
+def setting_options(offer: AvailableModel, values: dict[str, Any]) -> dict[str, list[Any]]:
+    """Every setting with the values to offer after the choices before it; one value means nothing to
+    choose."""
+    chosen = choices(values, offer.model)
+    return {setting: offer.values_for(field, chosen) for setting, field in SETTING_FIELDS.items()}
+
+
+def has_settings(offer: AvailableModel, values: dict[str, Any]) -> bool:
+    return any(len(options) > 1 for options in setting_options(offer, values).values())
+
+
+def fit(values: dict[str, Any], offer: AvailableModel) -> dict[str, Any]:
+    """The draft made makeable: a mode no route can make is dropped (with its images and source), or
+    picked when it is the only one; then each setting, in CHOICE_ORDER, keeps its value if a route can
+    make it with the choices before it, else takes the model's default if that can be made, else the
+    first value that can. Only values that differ from the default are stored. Options that are off,
+    or that no route making the result takes, are dropped."""
+    model = offer.model
+    fitted = dict(values)
+    if fitted.get("mode") is not None and not offer.makeable({"mode": fitted["mode"]}):
+        for name in ("mode", "source_generation_id", *_IMAGE_FIELDS):
+            fitted.pop(name, None)
+    modes = wizard_modes(offer)
+    if fitted.get("mode") is None and len(modes) == 1:
+        fitted["mode"] = modes[0]
+    if fitted.get("mode") is None:
+        return fitted  # settings and options are fitted once a mode is chosen
+    defaults = choices({}, model)
+    chosen = choices(fitted, model)
+    for field in SETTING_FIELDS.values():
+        allowed = offer.values_for(field, chosen)
+        default = defaults[field]
+        if chosen[field] not in allowed:
+            chosen[field] = default if default in allowed else allowed[0]
+        if chosen[field] == default:
+            fitted.pop(field, None)
+        else:
+            fitted[field] = chosen[field]
+    taken = offer.options_for(chosen)
+    for option in OPTIONS:
+        if option in fitted and (option not in taken or not option_on(fitted, option)):
+            del fitted[option]
+    return fitted
 
 
 def image_steps(mode: str | None) -> list[Step]:
@@ -102,28 +156,28 @@ def image_steps(mode: str | None) -> list[Step]:
     return ["refs"] if mode == "ref2v" else []
 
 
-def sequence(draft: Draft, model: VideoModel | None) -> list[Step]:
+def sequence(draft: Draft, offer: AvailableModel | None) -> list[Step]:
     """The steps this draft goes through, in order. Extend/remix keep their model, mode and source."""
     steps: list[Step] = [] if draft.mode in SOURCE_MODES else ["model"]
-    if model is None:
+    if offer is None:
         return steps or ["model"]
-    if draft.mode not in SOURCE_MODES and len(wizard_modes(model)) > 1:
+    if draft.mode not in SOURCE_MODES and len(wizard_modes(offer)) > 1:
         steps.append("mode")
-    if has_settings(model):
+    if draft.mode is not None and has_settings(offer, draft.values):
         steps.append("settings")
     return [*steps, *image_steps(draft.mode), "prompt", "summary"]
 
 
-def first_open(draft: Draft, model: VideoModel | None) -> Step:
+def first_open(draft: Draft, offer: AvailableModel | None) -> Step:
     """The first step still missing something; the summary when the draft is complete."""
-    if model is None:
+    if offer is None:
         return "model"
-    if draft.mode is None or draft.mode not in model.modes:
+    if draft.mode is None or not offer.makeable({"mode": draft.mode}):
         return "mode"
     for step in image_steps(draft.mode):
-        if not step_done(draft, model, step):
+        if not step_done(draft, offer.model, step):
             return step
-    return "summary" if step_done(draft, model, "prompt") else "prompt"
+    return "summary" if step_done(draft, offer.model, "prompt") else "prompt"
 
 
 def step_done(draft: Draft, model: VideoModel, step: Step) -> bool:
@@ -142,65 +196,65 @@ def step_done(draft: Draft, model: VideoModel, step: Step) -> bool:
     return True
 
 
-def after(draft: Draft, model: VideoModel | None, step: Step) -> Step:
+def after(draft: Draft, offer: AvailableModel | None, step: Step) -> Step:
     """Where "next" leads: back to the summary when editing, else the following step."""
     if draft.editing:
-        return first_open(draft, model)
-    steps = sequence(draft, model)
+        return first_open(draft, offer)
+    steps = sequence(draft, offer)
     if step in steps and steps.index(step) + 1 < len(steps):
         return steps[steps.index(step) + 1]
-    return first_open(draft, model)
+    return first_open(draft, offer)
 
 
-def before(draft: Draft, model: VideoModel | None, step: Step) -> Step | None:
-    """Where "back" leads: the change menu from an edit of a complete draft, else the previous step."""
-    if step == "change":
+def before(draft: Draft, offer: AvailableModel | None, step: Step) -> Step | None:
+    """Where "back" leads: the summary from the change menu and the option steps, the change menu from
+    an edit of a complete draft, else the previous step."""
+    if step == "change" or step in OPTION_STEPS.values():
         return "summary"
-    if draft.editing and first_open(draft, model) == "summary" and step != "summary":
+    if draft.editing and first_open(draft, offer) == "summary" and step != "summary":
         return "change"
-    steps = sequence(draft, model)
+    steps = sequence(draft, offer)
     if step in steps and steps.index(step) > 0:
         return steps[steps.index(step) - 1]
     return None
 
 
-def changeable(draft: Draft, model: VideoModel) -> list[Step]:
+def changeable(draft: Draft, offer: AvailableModel) -> list[Step]:
     """What the "change" menu offers for this draft."""
-    steps = sequence(draft, model)
+    steps = sequence(draft, offer)
     return [step for step in CHANGEABLE if step in steps]
 
 
-def choose_model(values: dict[str, Any], model: VideoModel) -> dict[str, Any]:
-    """Switch model, keeping every choice the new model still allows (and the prompt)."""
+def choose_model(values: dict[str, Any], offer: AvailableModel) -> dict[str, Any]:
+    """Switch model, keeping every choice the new model can still make (and the prompt)."""
+    model = offer.model
     chosen = {**values, "model": model.key}
     if chosen.get("mode") not in model.modes:
         for name in ("mode", "source_generation_id", *_IMAGE_FIELDS):
             chosen.pop(name, None)
-    modes = wizard_modes(model)
-    if "mode" not in chosen and len(modes) == 1:
-        chosen["mode"] = modes[0]
-    options = setting_options(model)
-    for setting, field in SETTING_FIELDS.items():
-        if field in chosen and (chosen[field] not in options[setting] or len(options[setting]) == 1):
-            del chosen[field]
     if chosen.get("reference_images") and len(chosen["reference_images"]) > model.max_reference_images:
         chosen["reference_images"] = chosen["reference_images"][: model.max_reference_images]
-    return chosen
+    return fit(chosen, offer)
 
 
-def choose_mode(values: dict[str, Any], mode: str) -> dict[str, Any]:
-    """Switch mode, dropping images the new mode does not use."""
+def choose_mode(values: dict[str, Any], mode: str, offer: AvailableModel) -> dict[str, Any]:
+    """Switch mode, dropping images the new mode does not use, and settings it cannot make."""
     chosen = {**values, "mode": mode}
     keep = {"i2v": ("first_frame",), "fl2v": ("first_frame", "last_frame"), "ref2v": ("reference_images",)}
     for name in _IMAGE_FIELDS:
         if name not in keep.get(mode, ()):
             chosen.pop(name, None)
-    return chosen
+    return fit(chosen, offer)
 
 
-def parse_setting(model: VideoModel, setting: str, raw: str) -> Any | None:
-    """The allowed value a (possibly forged) button names, or None."""
-    options = setting_options(model).get(setting)
+def choose_setting(values: dict[str, Any], setting: str, value: Any, offer: AvailableModel) -> dict[str, Any]:
+    """Set one setting; the later ones move to values that can be made with it."""
+    return fit({**values, SETTING_FIELDS[setting]: value}, offer)
+
+
+def parse_setting(offer: AvailableModel, values: dict[str, Any], setting: str, raw: str) -> Any | None:
+    """The offered value a (possibly forged) button names, or None."""
+    options = setting_options(offer, values).get(setting)
     if options is None or len(options) < 2:
         return None
     for option in options:
@@ -216,20 +270,34 @@ def encode_value(value: Any) -> str:
     return str(value).replace(":", "x")
 
 
-def settings_problems(draft: Draft, offer: AvailableModel) -> list[Problem]:
-    """Catalog rules the chosen settings break, or no route that makes them."""
-    request = draft.request()
-    if request is None:
+def option_on(values: dict[str, Any], option: Option) -> bool:
+    """Whether the draft has `option` on: a negative prompt or a seed (0 is one), or True."""
+    value = values.get(option)
+    return value is not None and value is not False
+
+
+def offered_options(draft: Draft, offer: AvailableModel) -> list[Option]:
+    """The options the summary shows: those a route that can make the draft's choices takes."""
+    if draft.mode is None:
         return []
-    request = request.with_defaults(offer.model)
-    broken = [Problem(rule.message) for rule in offer.model.broken_rules(request.choices())]
-    if broken:
-        return broken
-    assert request.duration is not None and request.resolution and request.aspect_ratio
-    routes = offer.routes_for(
-        mode=request.mode,
-        duration=request.duration,
-        resolution=request.resolution,
-        aspect_ratio=request.aspect_ratio,
-    )
-    return [] if routes else [Problem("error-no-route", {"model": offer.model.name})]
+    return offer.options_for(choices(draft.values, offer.model))
+
+
+def parse_option(draft: Draft, offer: AvailableModel, raw: str) -> Option | None:
+    """The offered option a (possibly forged) button names, or None."""
+    return next((option for option in offered_options(draft, offer) if option == raw), None)
+
+
+def toggle_option(values: dict[str, Any], option: Option) -> dict[str, Any]:
+    """Turn an on/off option on or off, or clear a negative prompt or seed (set on its own step)."""
+    if option_on(values, option):
+        return {k: v for k, v in values.items() if k != option}
+    assert option not in OPTION_STEPS, "a negative prompt or seed is set on its own step"
+    return {**values, option: True}
+
+
+def settings_problems(draft: Draft, offer: AvailableModel) -> list[Problem]:
+    """Why "next" may not leave the settings: no route makes them (a draft from before a catalog change)."""
+    if draft.mode is None or offer.makeable(choices(draft.values, offer.model)):
+        return []
+    return [Problem("error-no-route", {"model": offer.model.name})]

@@ -17,6 +17,8 @@ class Wizard(StatesGroup):
     prompt = State()
     summary = State()
     change = State()
+    negative = State()
+    seed = State()
 
 
 def state_of(step: Step) -> State:

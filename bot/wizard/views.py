@@ -16,12 +16,14 @@ from bot.wizard.draft import (
     Step,
     before,
     changeable,
+    choices,
     encode_value,
+    offered_options,
     setting_options,
     step_done,
     wizard_modes,
 )
-from services.catalog import VideoModel
+from services.catalog import SOURCE_MODES, AvailableModel, Option
 from services.generations import GenerationService
 from services.pricing import cheapest, stars_for
 from services.settings import Settings
@@ -56,9 +58,13 @@ class View:
             return params
         return {**params, "mode": self.t(f"mode-{params['mode']}")}
 
-    def model(self, draft: Draft) -> VideoModel | None:
+    def offer(self, draft: Draft) -> AvailableModel | None:
+        """The draft's model with the routes it can go to: for an extend or remix, only those of the
+        provider that made the source (submission sends it nowhere else)."""
         offer = self.generations.offer(draft.model_key or "")
-        return None if offer is None else offer.model
+        if offer is None or draft.mode not in SOURCE_MODES:
+            return offer
+        return offer.through(draft.source_provider)
 
     def stars(self, credits: int) -> int:
         return stars_for(credits, self.settings.stars_per_credit)
@@ -73,13 +79,13 @@ def render(
     view: View, draft: Draft, step: Step, notice: str | None = None
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The screen of `step`, with `notice` (an error or a hint) on top."""
-    model = view.model(draft)
+    offer = view.offer(draft)
     keyboard = InlineKeyboardBuilder()
-    if model is None or step == "model":
+    if offer is None or step == "model":
         text = _models(view, draft, keyboard)
     else:
-        text = _SCREENS[step](view, draft, model, keyboard)
-    _navigation(view, draft, model, step, keyboard)
+        text = _SCREENS[step](view, draft, offer, keyboard)
+    _navigation(view, draft, offer, step, keyboard)
     if notice:
         text = f"⚠️ {notice}\n\n{text}"
     return text, keyboard.as_markup()
@@ -99,7 +105,7 @@ def _mark(label: str, selected: bool) -> str:
 
 def _models(view: View, draft: Draft, keyboard: InlineKeyboardBuilder) -> str:
     for key, offer in view.generations.offers.items():
-        if not wizard_modes(offer.model):
+        if not wizard_modes(offer):
             continue
         label = view.t("wizard-model-button", model=offer.model.name, price=cheapest(offer.model))
         keyboard.row(
@@ -110,11 +116,11 @@ def _models(view: View, draft: Draft, keyboard: InlineKeyboardBuilder) -> str:
     return view.t("wizard-choose-model")
 
 
-def _modes(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
-    for mode in wizard_modes(model):
+def _modes(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    for mode in wizard_modes(offer):
         label = _mark(view.t(f"wizard-mode-{mode}"), mode == draft.mode)
         keyboard.row(InlineKeyboardButton(text=label, callback_data=_pick(draft, "mode", mode)))
-    return view.t("wizard-choose-mode", model=model.name)
+    return view.t("wizard-choose-mode", model=offer.model.name)
 
 
 def _setting_label(view: View, setting: str, value: Any) -> str:
@@ -125,11 +131,11 @@ def _setting_label(view: View, setting: str, value: Any) -> str:
     return str(value)
 
 
-def _settings(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
-    request = draft.request()
-    assert request is not None
-    current = request.with_defaults(model).choices()
-    for setting, options in setting_options(model).items():
+def _settings(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    """One row per setting with a choice, in CHOICE_ORDER: each offers what can be made with the rows
+    above it."""
+    current = choices(draft.values, offer.model)
+    for setting, options in setting_options(offer, draft.values).items():
         if len(options) < 2:
             continue
         buttons = [
@@ -142,10 +148,14 @@ def _settings(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeybo
         for start in range(0, len(buttons), ROW_WIDTH):
             keyboard.row(*buttons[start : start + ROW_WIDTH])
     keyboard.row(InlineKeyboardButton(text=view.t("wizard-next"), callback_data=_go(draft, "next")))
-    return view.t("wizard-choose-settings", model=model.name, mode=view.t(f"wizard-mode-{draft.mode}"))
+    name = offer.model.name
+    return view.t("wizard-choose-settings", model=name, mode=view.t(f"wizard-mode-{draft.mode}"))
 
 
-def _image(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder, step: Step) -> str:
+def _image(
+    view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder, step: Step
+) -> str:
+    model = offer.model
     max_mb = f"{view.settings.max_image_mb:g}"
     count = len(draft.values.get("reference_images") or ())
     if step_done(draft, model, step):
@@ -156,21 +166,21 @@ def _image(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboard
     return view.t(f"wizard-send-{step}", max_mb=max_mb)
 
 
-def _first(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
-    return _image(view, draft, model, keyboard, "first")
+def _first(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    return _image(view, draft, offer, keyboard, "first")
 
 
-def _last(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
-    return _image(view, draft, model, keyboard, "last")
+def _last(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    return _image(view, draft, offer, keyboard, "last")
 
 
-def _refs(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
-    return _image(view, draft, model, keyboard, "refs")
+def _refs(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    return _image(view, draft, offer, keyboard, "refs")
 
 
-def _prompt(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
-    text = view.t("wizard-enter-prompt", max=model.prompt_max)
-    if step_done(draft, model, "prompt"):
+def _prompt(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    text = view.t("wizard-enter-prompt", max=offer.model.prompt_max)
+    if step_done(draft, offer.model, "prompt"):
         keyboard.row(
             InlineKeyboardButton(text=view.t("wizard-keep-prompt"), callback_data=_go(draft, "next"))
         )
@@ -178,9 +188,10 @@ def _prompt(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboar
     return text
 
 
-def _summary(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
+def _summary(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
     request = draft.request()
     assert request is not None
+    model = offer.model
     full = request.with_defaults(model)
     images = int(full.first_frame is not None) + int(full.last_frame is not None) + len(full.reference_images)
     lines = [
@@ -197,6 +208,11 @@ def _summary(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboa
     if images:
         lines.append(view.t("wizard-summary-images", count=images))
     lines.append(view.t("wizard-summary-prompt", prompt=excerpt(full.prompt)))
+    lines.extend(_option_lines(view, full.chosen_options(), draft))
+    chosen = set(full.chosen_options())
+    for option in offered_options(draft, offer):
+        label = _mark(view.t(f"wizard-option-{_dashed(option)}"), option in chosen)
+        keyboard.row(InlineKeyboardButton(text=label, callback_data=_pick(draft, "option", option)))
     problems = view.generations.check(request)
     price = view.generations.price(request)
     if problems or price is None:
@@ -213,8 +229,36 @@ def _summary(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboa
     return "\n".join(lines)
 
 
-def _change(view: View, draft: Draft, model: VideoModel, keyboard: InlineKeyboardBuilder) -> str:
-    for step in changeable(draft, model):
+def _dashed(option: Option) -> str:
+    return option.replace("_", "-")
+
+
+def _option_lines(view: View, options: list[Option], draft: Draft) -> list[str]:
+    """What the summary says about the options that are on; the buttons below show them too."""
+    values = draft.values
+    lines = []
+    for option in options:
+        if option == "negative_prompt":
+            lines.append(view.t("wizard-summary-negative", prompt=excerpt(str(values[option]))))
+        elif option == "seed":
+            lines.append(view.t("wizard-summary-seed", id=str(values[option])))
+        else:
+            lines.append(view.t(f"wizard-summary-{_dashed(option)}"))
+    return lines
+
+
+def _negative(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    return view.t("wizard-enter-negative")
+
+
+def _seed(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    label = view.t("wizard-seed-random")
+    keyboard.row(InlineKeyboardButton(text=label, callback_data=_pick(draft, "seed", "random")))
+    return view.t("wizard-enter-seed")
+
+
+def _change(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKeyboardBuilder) -> str:
+    for step in changeable(draft, offer):
         label = view.t(f"wizard-change-{step}")
         keyboard.row(InlineKeyboardButton(text=label, callback_data=_go(draft, step)))
     return view.t("wizard-change-what")
@@ -229,15 +273,17 @@ _SCREENS = {
     "prompt": _prompt,
     "summary": _summary,
     "change": _change,
+    "negative": _negative,
+    "seed": _seed,
 }
 
 
 def _navigation(
-    view: View, draft: Draft, model: VideoModel | None, step: Step, keyboard: InlineKeyboardBuilder
+    view: View, draft: Draft, offer: AvailableModel | None, step: Step, keyboard: InlineKeyboardBuilder
 ) -> None:
     """Back (where there is somewhere to go back to) and cancel, under every step."""
     buttons = []
-    if before(draft, model, step) is not None:
+    if before(draft, offer, step) is not None:
         buttons.append(InlineKeyboardButton(text=view.t("wizard-back"), callback_data=_go(draft, "back")))
     buttons.append(InlineKeyboardButton(text=view.t("wizard-cancel"), callback_data=_go(draft, "cancel")))
     keyboard.row(*buttons)

@@ -56,7 +56,6 @@ ASYNC_HEADERS = {"X-DashScope-Async": "enable"}
 
 #: Extras a request may carry (`VideoRequest.extras`): a public soundtrack URL, and prompt enhancement.
 AUDIO_URL_EXTRA = "audio_url"
-PROMPT_EXTEND_EXTRA = "prompt_extend"
 #: Parameters the request itself sets; a route's `params` cannot replace them (`adapter` picks the class).
 _PROTECTED = frozenset({"size", "resolution", "ratio", "duration", "seed", "audio", "adapter"})
 
@@ -294,12 +293,11 @@ def build_input(
 
 
 def build_parameters(job: SubmitJob, spec: ModelSpec) -> dict[str, Any]:
-    """Route params first (prompt_extend, watermark, shot_type …), then the request's own choices."""
+    """Route params first (watermark, shot_type …), then the request's own choices. `prompt_extend` is
+    always sent, as the user's prompt-enhancement toggle: DashScope rewrites the prompt unless told not to."""
     request = job.request
     parameters = {k: v for k, v in job.route.params.items() if k not in _PROTECTED}
-    prompt_extend = request.extras.get(PROMPT_EXTEND_EXTRA)
-    if isinstance(prompt_extend, bool):
-        parameters["prompt_extend"] = prompt_extend
+    parameters["prompt_extend"] = request.enhance_prompt
     resolution = _resolution(job, spec)
     aspect = request.aspect_ratio or DEFAULT_ASPECT_RATIO
     if spec.shape == "size":

@@ -89,6 +89,7 @@ def make_job(
     last: InputImage | None = None,
     params: dict[str, Any] | None = None,
     extras: dict[str, str | int | float | bool] | None = None,
+    enhance: bool = False,
 ) -> SubmitJob:
     request = VideoRequest(
         model="wan-2.6",
@@ -101,6 +102,7 @@ def make_job(
         seed=seed,
         negative_prompt=negative,
         extras=extras or {},
+        enhance_prompt=enhance,
     )
     route = Route(provider="dashscope", model_id=model_id, params=params or {})
     return SubmitJob(request=request, route=route, first_frame=first, last_frame=last)
@@ -118,7 +120,13 @@ def make_job(
             {
                 "model": "wan2.6-t2v",
                 "input": {"prompt": PROMPT, "negative_prompt": "blurry"},
-                "parameters": {"size": "1280*720", "duration": 5, "audio": True, "seed": 42},
+                "parameters": {
+                    "prompt_extend": False,
+                    "size": "1280*720",
+                    "duration": 5,
+                    "audio": True,
+                    "seed": 42,
+                },
             },
         ),
         (
@@ -127,7 +135,7 @@ def make_job(
             {
                 "model": "wan2.6-t2v",
                 "input": {"prompt": PROMPT},
-                "parameters": {"size": "1080*1920", "duration": 10, "audio": False},
+                "parameters": {"prompt_extend": False, "size": "1080*1920", "duration": 10, "audio": False},
             },
         ),
         (
@@ -136,7 +144,7 @@ def make_job(
             {
                 "model": "wan2.5-t2v-preview",
                 "input": {"prompt": PROMPT},
-                "parameters": {"size": "624*624", "duration": 5},
+                "parameters": {"prompt_extend": False, "size": "624*624", "duration": 5},
             },
         ),
         (
@@ -145,7 +153,7 @@ def make_job(
             {
                 "model": "wan2.2-t2v-plus",
                 "input": {"prompt": PROMPT},
-                "parameters": {"size": "1632*1248", "duration": 5},
+                "parameters": {"prompt_extend": False, "size": "1632*1248", "duration": 5},
             },
         ),
         (
@@ -154,7 +162,7 @@ def make_job(
             {
                 "model": "wan2.6-i2v",
                 "input": {"img_url": uri(JPEG)},
-                "parameters": {"resolution": "1080P", "duration": 5, "audio": True},
+                "parameters": {"prompt_extend": False, "resolution": "1080P", "duration": 5, "audio": True},
             },
         ),
         (
@@ -163,7 +171,7 @@ def make_job(
             {
                 "model": "wan2.2-kf2v-flash",
                 "input": {"prompt": PROMPT, "first_frame_url": uri(JPEG), "last_frame_url": uri(PNG)},
-                "parameters": {"resolution": "720P", "duration": 5},
+                "parameters": {"prompt_extend": False, "resolution": "720P", "duration": 5},
             },
         ),
         (
@@ -172,7 +180,7 @@ def make_job(
             {
                 "model": "wan2.1-kf2v-plus",
                 "input": {"prompt": PROMPT, "first_frame_url": uri(PNG)},
-                "parameters": {"resolution": "720P", "duration": 5},
+                "parameters": {"prompt_extend": False, "resolution": "720P", "duration": 5},
             },
         ),
         (
@@ -181,7 +189,7 @@ def make_job(
             {
                 "model": "wan2.7-t2v",
                 "input": {"prompt": PROMPT, "audio_url": SOUND},
-                "parameters": {"resolution": "720P", "ratio": "3:4", "duration": 15},
+                "parameters": {"prompt_extend": False, "resolution": "720P", "ratio": "3:4", "duration": 15},
             },
         ),
         (
@@ -197,12 +205,13 @@ def make_job(
                         {"type": "driving_audio", "url": SOUND},
                     ],
                 },
-                "parameters": {"resolution": "720P", "duration": 5},
+                "parameters": {"prompt_extend": False, "resolution": "720P", "duration": 5},
             },
         ),
         (
             make_job(
-                extras={"audio_url": SOUND, "prompt_extend": True},
+                extras={"audio_url": SOUND},
+                enhance=True,  # the user's toggle wins over a route's prompt_extend
                 params={"prompt_extend": False, "watermark": True, "size": "1*1", "adapter": "dashscope"},
             ),
             SYNTHESIS_PATH,
@@ -230,13 +239,24 @@ def make_job(
             {
                 "model": "wan2.8-t2v",
                 "input": {"prompt": PROMPT},
-                "parameters": {"shot_type": "multi", "size": "1920*1080", "duration": 20},
+                "parameters": {
+                    "prompt_extend": False,
+                    "shot_type": "multi",
+                    "size": "1920*1080",
+                    "duration": 20,
+                },
             },
         ),
         (
             make_job(resolution=None, aspect_ratio=None, duration=None, audio=None, seed=2**31),
             SYNTHESIS_PATH,
-            {"model": "wan2.6-t2v", "input": {"prompt": PROMPT}, "parameters": {}},
+            {
+                "model": "wan2.6-t2v",
+                "input": {"prompt": PROMPT},
+                "parameters": {
+                    "prompt_extend": False,
+                },
+            },
         ),
     ],
     ids=[
@@ -642,13 +662,13 @@ async def test_text_to_video_is_created_async_polled_and_downloaded_without_the_
     fake: FakeDashScope, provider: DashScopeProvider
 ) -> None:
     fake.script = TaskScript(pending=1, running=2)
-    submitted = await provider.submit(make_job(seed=7, negative="blurry"))
+    submitted = await provider.submit(make_job(seed=7, negative="blurry", enhance=True))
     assert submitted.task_id in fake.tasks
     assert submitted.status.state is TaskState.QUEUED
     (_, path, headers, body) = fake.calls[0]
     assert path.endswith(SYNTHESIS_PATH)
     assert headers["X-DashScope-Async"] == "enable"
-    assert body == build_request(make_job(seed=7, negative="blurry"))[1]
+    assert body == build_request(make_job(seed=7, negative="blurry", enhance=True))[1]
     seen = await run_to_end(provider, submitted.task_id)
     assert [s.state for s in seen] == [
         TaskState.QUEUED,
@@ -716,7 +736,7 @@ async def test_every_text_to_video_shape_is_accepted(
     assert status.result is not None
     assert (status.result.width, status.result.height) == (1280, 720)
     assert status.result.duration == job.request.duration
-    assert ("actual_prompt" in status.result.extra) is (job.route.params.get("prompt_extend") is not False)
+    assert ("actual_prompt" in status.result.extra) is job.request.enhance_prompt
 
 
 async def test_a_frame_that_is_too_large_is_sent_again_smaller_through_the_registry(
@@ -920,31 +940,59 @@ async def test_the_fake_refuses_a_synchronous_call(fake: FakeDashScope) -> None:
     [
         (
             SYNTHESIS_PATH,
-            {"model": "wan2.6-t2v", "input": {"prompt": "p"}, "parameters": {"size": "1280x720"}},
+            {
+                "model": "wan2.6-t2v",
+                "input": {"prompt": "p"},
+                "parameters": {"prompt_extend": False, "size": "1280x720"},
+            },
             400,
         ),
         (
             SYNTHESIS_PATH,
-            {"model": "wan2.6-t2v", "input": {"prompt": "p"}, "parameters": {"resolution": "720P"}},
+            {
+                "model": "wan2.6-t2v",
+                "input": {"prompt": "p"},
+                "parameters": {"prompt_extend": False, "resolution": "720P"},
+            },
             400,
         ),
         (
             SYNTHESIS_PATH,
-            {"model": "wan2.6-i2v", "input": {"img_url": uri(JPEG)}, "parameters": {"resolution": "720p"}},
+            {
+                "model": "wan2.6-i2v",
+                "input": {"img_url": uri(JPEG)},
+                "parameters": {"prompt_extend": False, "resolution": "720p"},
+            },
             400,
         ),
         (SYNTHESIS_PATH, {"model": "wan2.6-i2v", "input": {"img_url": "data:image/jpeg;base64,@@"}}, 400),
         (SYNTHESIS_PATH, {"model": "wan2.2-kf2v-flash", "input": {"first_frame_url": uri(JPEG)}}, 400),
         (
             SYNTHESIS_PATH,
-            {"model": "wan2.2-t2v-plus", "input": {"prompt": "p"}, "parameters": {"audio": True}},
+            {
+                "model": "wan2.2-t2v-plus",
+                "input": {"prompt": "p"},
+                "parameters": {"prompt_extend": False, "audio": True},
+            },
             400,
         ),
         (SYNTHESIS_PATH, {"model": "wan2.6-t2v", "input": {"prompt": ""}}, 400),
-        (SYNTHESIS_PATH, {"model": "wan2.6-t2v", "input": {"prompt": "p"}, "parameters": {"seed": -1}}, 400),
         (
             SYNTHESIS_PATH,
-            {"model": "wan2.6-t2v", "input": {"prompt": "p"}, "parameters": {"duration": 16}},
+            {
+                "model": "wan2.6-t2v",
+                "input": {"prompt": "p"},
+                "parameters": {"prompt_extend": False, "seed": -1},
+            },
+            400,
+        ),
+        (
+            SYNTHESIS_PATH,
+            {
+                "model": "wan2.6-t2v",
+                "input": {"prompt": "p"},
+                "parameters": {"prompt_extend": False, "duration": 16},
+            },
             400,
         ),
         (

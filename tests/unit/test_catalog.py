@@ -118,7 +118,7 @@ def test_available_routes_are_ordered_and_narrowed(make_settings: Callable[..., 
     offer = next(o for o in load_catalog().available(settings.usable_providers()) if o.model.key == "veo-3.1")
     assert [r.provider for r in offer.routes] == ["gemini", "kie", "laozhang", "runware"]
     four_k = offer.routes_for(mode="t2v", duration=8, resolution="4k", aspect_ratio="16:9")
-    assert [r.provider for r in four_k] == ["gemini"]
+    assert [r.provider for r in four_k] == ["gemini", "kie"], "KIE through its 4K upgrade"
     short = offer.routes_for(mode="t2v", duration=4, resolution="720p", aspect_ratio="9:16")
     assert [r.provider for r in short] == ["gemini", "laozhang", "runware"], "KIE makes 8-second clips only"
     refs = offer.routes_for(mode="ref2v", duration=8, resolution="720p", aspect_ratio="16:9")
