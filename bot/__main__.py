@@ -1,5 +1,7 @@
 """`python -m bot` runs the bot; `python -m bot check` validates the configuration without Telegram;
-`python -m bot health` tells whether the running bot's heartbeat is fresh (the container health check)."""
+`python -m bot health` tells whether the running bot's heartbeat is fresh (the container health check);
+`python -m bot generate ...` and `python -m bot batch FILE.jsonl ...` make videos for the operator
+(bot/cli.py; `python -m bot generate --help`)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,17 @@ from services.settings import ConfigError, load_settings
 
 log = logging.getLogger("bot")
 
+#: Subcommands of the operator CLI, handed to bot/cli.py with their own flags.
+OPERATOR_COMMANDS = ("generate", "batch")
+
 
 def main(argv: list[str] | None = None) -> int:
     """The exit status is an ExitCode (README, "Exit status")."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in OPERATOR_COMMANDS:
+        from bot.cli import main as operator_main
+
+        return operator_main(argv)
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     parser.add_argument("command", nargs="?", choices=("run", "check", "health"), default="run")
     args = parser.parse_args(argv)

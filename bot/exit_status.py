@@ -18,7 +18,10 @@ class ExitCode(IntEnum):
     TOKEN_REJECTED = 5
     SUPABASE = 6
     PORT_IN_USE = 7
+    JOBS_FAILED = 8  # `generate` / `batch`: no video was made (every job failed, or every line was bad)
+    PARTIAL = 9  # `batch`: some videos were made, other jobs failed or their lines were bad
     UNEXPECTED = 70  # EX_SOFTWARE of sysexits.h
+    INTERRUPTED = 130  # `generate` / `batch` stopped by Ctrl-C (128 + SIGINT); the manifests resume
 
 
 class StartupError(Exception):

@@ -42,11 +42,7 @@ class Outcomes:
         if status.state is TaskState.SUCCEEDED:
             return await self.complete(generation, adapter, status)
         if status.state is TaskState.FAILED:
-            if status.content_policy:
-                raise Failure("content_policy", status.error_message)
-            code = "no_video" if status.error_code == "no_video" else "provider_failed"
-            ending = ProviderFault if status.provider_fault else Failure
-            raise ending(code, _detail(status.error_code, status.error_message))
+            raise failure_of(status)
         if status.progress is not None and status.progress != generation.progress:
             release["progress"] = max(0, min(100, status.progress))
         await self._delivery.progress(generation, status.progress, adapter.can_cancel, release)
@@ -114,6 +110,16 @@ class Outcomes:
         self._delivery.forget(generation.id)
         if isinstance(outcome, Refunded):
             await self._delivery.failure(outcome.generation, refunded=outcome.entry.delta)
+
+
+def failure_of(status: TaskStatus) -> Failure:
+    """How a failed task ends (the poller and the operator CLI alike): content policy is final, a
+    provider fault may go to the model's next route (ProviderFault), anything else ends the order."""
+    if status.content_policy:
+        return Failure("content_policy", status.error_message)
+    code = "no_video" if status.error_code == "no_video" else "provider_failed"
+    ending = ProviderFault if status.provider_fault else Failure
+    return ending(code, _detail(status.error_code, status.error_message))
 
 
 def _detail(code: str | None, message: str | None) -> str | None:

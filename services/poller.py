@@ -36,6 +36,7 @@ from typing import Any
 from services.generations import Clock, GenerationService, utcnow
 from services.next_step import Backoff, Failure, PollAgain, ProviderFault, RetryLater, Step
 from services.outcomes import Outcomes
+from services.poll_timing import backoff_gap, poll_gap
 from services.providers.base import ErrorKind, ProviderError, ResultRef, TaskState, TaskStatus
 from services.settings import Settings
 from services.submission import Submission, stop_task
@@ -44,9 +45,6 @@ from storage.records import REFUNDED_STATUSES, Generation, GenerationStatus
 
 log = logging.getLogger(__name__)
 
-_BACKOFF_MAX_SECONDS = 300.0
-#: Never poll one task twice within this, whatever a provider hints (a hint of 0 would spin).
-MIN_GAP_SECONDS = 1.0
 #: How long `stop()` lets in-flight work finish before cancelling it and releasing the leases.
 STOP_GRACE_SECONDS = 10.0
 #: Rows of one provider held at once, as a multiple of its concurrency: the rest wait in the database,
@@ -433,19 +431,16 @@ class Poller:
         return None
 
     def _next_poll(self, provider: str | None, hint: float | None) -> datetime:
-        gap = self._settings.poll_interval_seconds if hint is None else hint
-        floor = self._settings.min_poll_interval(provider) if provider else 0.0
-        return self._clock() + timedelta(seconds=max(gap, floor, MIN_GAP_SECONDS))
+        return self._clock() + timedelta(seconds=poll_gap(self._settings, provider, hint))
 
     def _backoff(self, generation: Generation, hint: float | None) -> datetime:
         """Exponential backoff with jitter from the row's error count; a provider's hint wins if longer."""
         attempts = generation.attempts + 1
         self._with_release[generation.id]["attempts"] = attempts
-        base = self._settings.poll_interval_seconds * 2 ** min(attempts - 1, 10)
-        delay = min(_BACKOFF_MAX_SECONDS, base) * random.uniform(0.8, 1.2)
-        provider = generation.route_provider
-        floor = self._settings.min_poll_interval(provider) if provider else 0.0
-        return self._clock() + timedelta(seconds=max(delay, hint or 0.0, floor))
+        gap = backoff_gap(
+            self._settings, generation.route_provider, attempts, hint, jitter=random.uniform(0.8, 1.2)
+        )
+        return self._clock() + timedelta(seconds=gap)
 
     def _ensure_heartbeat(self) -> None:
         if self._heartbeat is None or self._heartbeat.done():

@@ -90,6 +90,7 @@ failure-content_policy = ❌ The provider's safety filter rejected this request.
 failure-no_video = ❌ The provider finished without a video (often its safety filter).
 failure-timeout = ❌ The provider took too long, so the generation was stopped.
 failure-provider_failed = ❌ The provider could not make this video.
+failure-image_changed = ❌ An input image changed after the job was planned, so it was not sent.
 failure-no_route = ❌ No provider could take this request right now.
 failure-invalid_request = ❌ The provider did not accept these settings.
 failure-download_failed = ❌ The finished video could not be downloaded from the provider.

@@ -54,6 +54,7 @@ failure-content_policy = ❌ 服务商的安全过滤器拒绝了此请求。
 failure-no_video = ❌ 服务商完成了任务但没有生成视频（通常是安全过滤）。
 failure-timeout = ❌ 服务商耗时过长，生成已停止。
 failure-provider_failed = ❌ 服务商无法生成此视频。
+failure-image_changed = ❌ 输入图片在任务规划后被修改，因此未发送。
 failure-no_route = ❌ 目前没有服务商可以接受此请求。
 failure-invalid_request = ❌ 服务商不接受这些设置。
 failure-download_failed = ❌ 无法从服务商下载已完成的视频。
