@@ -56,7 +56,7 @@ def report(settings: Settings, catalog: Catalog) -> tuple[str, bool]:
             routes = ", ".join(
                 f"{r.provider}:{r.provider_model_id(offer.model.modes[0])}" for r in offer.routes
             )
-            price = f"from {cheapest(offer.model)} credits"
+            price = f"from {cheapest(offer)} credits"
             lines.append(f"  {offer.model.key:<16} {offer.model.name:<20} {price:<18} via {routes}")
     else:
         lines.append("No model is available: set a provider key (see .env.example) or DEMO_MODE=true.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from services.catalog import VideoModel
+from services.catalog import AvailableModel, VideoModel
 from services.video_request import VideoRequest
 
 
@@ -22,23 +22,24 @@ def quote(model: VideoModel, request: VideoRequest) -> int:
     return max(price.minimum, math.ceil(amount.quantize(Decimal("0.000001"))))
 
 
-def cheapest(model: VideoModel) -> int:
-    """The lowest price over every allowed choice, for "from N credits" in the model list."""
-    audio_choices = (False, True) if model.audio == "optional" else (model.audio == "always",)
-    prices = []
-    for duration in model.durations:
-        for resolution in model.resolutions:
-            for audio in audio_choices:
-                request = VideoRequest(
-                    model=model.key,
-                    mode=model.modes[0],
-                    duration=duration,
-                    resolution=resolution,
-                    audio=audio,
-                ).with_defaults(model)
-                choices = request.choices()
-                if not model.broken_rules(choices):
-                    prices.append(quote(model, request))
+def cheapest(offer: AvailableModel) -> int:
+    """The lowest price over what the configured routes can make, for "from N credits" in the model list
+    (a combination no route makes would advertise a price nobody can pay)."""
+    model = offer.model
+    prices = [
+        quote(
+            model,
+            VideoRequest(
+                model=model.key,
+                mode=c.mode,
+                duration=c.duration,
+                aspect_ratio=c.aspect_ratio,
+                resolution=c.resolution,
+                audio=c.audio,
+            ),
+        )
+        for c in offer.combinations
+    ]
     return min(prices, default=quote(model, VideoRequest(model=model.key, mode=model.modes[0])))
 
 

@@ -107,7 +107,7 @@ def _models(view: View, draft: Draft, keyboard: InlineKeyboardBuilder) -> str:
     for key, offer in view.generations.offers.items():
         if not wizard_modes(offer):
             continue
-        label = view.t("wizard-model-button", model=offer.model.name, price=cheapest(offer.model))
+        label = view.t("wizard-model-button", model=offer.model.name, price=cheapest(offer))
         keyboard.row(
             InlineKeyboardButton(
                 text=_mark(label, key == draft.model_key), callback_data=_pick(draft, "model", key)

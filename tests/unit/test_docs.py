@@ -48,7 +48,7 @@ def test_env_example_loads_and_offers_the_demo_to_a_new_user(tmp_path: Path) -> 
     (tmp_path / ".env").write_text(example)
     settings = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
     offers = {
-        offer.model.key: offer.model
+        offer.model.key: offer
         for offer in load_catalog(settings.catalog_path).available(settings.usable_providers())
     }
     assert "demo" in offers, "DEMO_MODE=true offers the Demo model without any provider key"

@@ -68,10 +68,15 @@ def test_quote_rounds_up_and_respects_minimum() -> None:
     assert quote(exact, req("demo", audio=True)) == 3, "0.1 × 30 is exactly 3, not 4"
 
 
-def test_cheapest_respects_rules() -> None:
-    assert cheapest(model("veo-3.1")) == 160  # 4 s at 720p; 4 s at 4k would break a rule
-    assert cheapest(model("vidu-1.5")) == 10
-    assert cheapest(model("demo")) == 5
+def test_cheapest_is_the_lowest_price_a_configured_route_can_make() -> None:
+    def offered(key: str, *providers: str) -> AvailableModel:
+        [offer] = [o for o in CATALOG.available(frozenset(providers)) if o.model.key == key]
+        return offer
+
+    assert cheapest(offered("veo-3.1", "gemini")) == 160  # 4 s at 720p; 4 s at 4k would break a rule
+    assert cheapest(offered("veo-3.1", "kie")) == 320, "KIE makes 8-second clips only"
+    assert cheapest(offered("vidu-1.5", "runware")) == 10  # 4 s at 360p
+    assert cheapest(offered("demo", "demo")) == 5
 
 
 def test_stars_for_exact_generation() -> None:
