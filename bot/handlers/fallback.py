@@ -10,7 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
-from bot.handlers.filters import FROM_USER, NOT_PAYMENT, Magic
+from bot.handlers.filters import COMMAND, FROM_USER, NOT_PAYMENT, Magic
 from bot.i18n import Texts
 
 
@@ -45,5 +45,6 @@ def build_router() -> Router:
 def build_cancel_router() -> Router:
     """/cancel goes before every other router, so it works in the middle of any step."""
     router = Router(name="cancel")
+    router.message.filter(COMMAND)
     router.message.register(cancel, Command("cancel"), FROM_USER)
     return router

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiogram import F
 from aiogram.filters import Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery
 from aiogram.utils.magic_filter import MagicFilter
 
 
@@ -32,7 +34,26 @@ class Magic(Filter):
         return self._signature_to_string(self.magic)
 
 
+class CallbackPrefixes(Filter):
+    """A router's root filter for presses: only data of its own CallbackData kinds reaches its handlers.
+
+    Every other press skips the router's handler filters, each of which would unpack the data; one set
+    lookup per router instead of one parse per handler on every press.
+    """
+
+    __slots__ = ("prefixes",)
+
+    def __init__(self, *kinds: type[CallbackData]) -> None:
+        self.prefixes = frozenset(kind.__prefix__ for kind in kinds)
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        data = query.data
+        return data is not None and data.partition(":")[0] in self.prefixes
+
+
 #: A message or press from a person (a channel post has no sender).
 FROM_USER = Magic(F.from_user)
 #: A message that is not a Stars payment's service message (booked by the payment handlers).
 NOT_PAYMENT = Magic(~F.successful_payment & ~F.refunded_payment)
+#: A router's root filter for messages when all its handlers are commands: other texts skip them.
+COMMAND = Magic(F.text.startswith("/"))

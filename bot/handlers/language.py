@@ -10,7 +10,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import ChooseLanguage
-from bot.handlers.filters import FROM_USER
+from bot.handlers.filters import COMMAND, FROM_USER, CallbackPrefixes
 from bot.i18n import LANGUAGES, Texts, Translator
 from services.users import Users
 
@@ -42,6 +42,8 @@ async def choose_language(
 
 def build_router() -> Router:
     router = Router(name="language")
+    router.message.filter(COMMAND)
+    router.callback_query.filter(CallbackPrefixes(ChooseLanguage))
     router.message.register(language_menu, Command("language"), FROM_USER)
     router.callback_query.register(choose_language, ChooseLanguage.filter())
     return router

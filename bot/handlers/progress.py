@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from bot.callbacks import CancelGeneration, alert
-from bot.handlers.filters import FROM_USER
+from bot.handlers.filters import FROM_USER, CallbackPrefixes
 from bot.i18n import Texts
 from bot.notices import replace_or_send
 from services.generations import GenerationService
@@ -42,5 +42,6 @@ async def cancel(
 
 def build_router() -> Router:
     router = Router(name="progress")
+    router.callback_query.filter(CallbackPrefixes(CancelGeneration))
     router.callback_query.register(cancel, CancelGeneration.filter(), FROM_USER)
     return router

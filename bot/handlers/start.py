@@ -14,7 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import MenuAction
 from bot.formatting import when
 from bot.handlers import payments
-from bot.handlers.filters import FROM_USER
+from bot.handlers.filters import COMMAND, FROM_USER, CallbackPrefixes
 from bot.i18n import Texts
 from services.settings import Settings
 from services.wallet import Wallet
@@ -85,6 +85,8 @@ async def menu_buy(
 def build_router() -> Router:
     """A fresh router per Dispatcher (an aiogram router can be attached to only one parent)."""
     router = Router(name="start")
+    router.message.filter(COMMAND)
+    router.callback_query.filter(CallbackPrefixes(MenuAction))
     router.message.register(start, CommandStart(), FROM_USER)
     router.message.register(balance, Command("balance"), FROM_USER)
     router.message.register(help_command, Command("help"), FROM_USER)

@@ -20,11 +20,13 @@ from aiogram.dispatcher.event.handler import CallableObject, FilterObject
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.filters import or_f
 from aiogram.filters.logic import _AndFilter, _InvertFilter, _OrFilter
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message, User
 from PIL import Image
 
+from bot.callbacks import MenuAction
 from bot.dispatcher import build_dispatcher
-from bot.handlers.filters import Magic
+from bot.handlers.filters import CallbackPrefixes, Magic
+from bot.handlers.library import LibraryAction, LibraryPage
 from tests.poller.conftest import USER, Rig
 
 
@@ -195,3 +197,19 @@ async def test_updates_through_the_real_dispatcher_take_no_thread_hop(
     assert telegram.answered(current) and telegram.answered(stale)
     assert telegram.callback_answers[stale].get("text") == t("wizard-stale")
     assert thread_hops == []
+
+
+@pytest.mark.parametrize(
+    ("data", "passes"),
+    [("lb:o:1:x", True), ("la:open:x", True), ("m:library", True), ("lg:ru", False), ("l:x", False),
+     ("lbx:1", False), ("", False), (None, False)],
+)  # fmt: skip
+async def test_a_routers_callback_prefixes_let_only_its_own_kinds_through(
+    data: str | None, passes: bool
+) -> None:
+    """Whole prefixes, never a prefix of a prefix: "lb" lets "lb:..." through, not "lbx:..." or "l:..."."""
+    root = CallbackPrefixes(LibraryPage, LibraryAction, MenuAction)
+    query = CallbackQuery(
+        id="q1", from_user=User(id=1, is_bot=False, first_name="Ann"), chat_instance="1", data=data
+    )
+    assert await root(query) is passes
