@@ -106,8 +106,7 @@ class StoreStorage(BaseStorage):
 
 
 def open_fsm_storage(settings: Settings, store: StateStore) -> BaseStorage:
-    """Redis when REDIS_URL is set, else the store. Redis connects on first use, so a wrong URL shows on
-    the first update, not at the start."""
+    """Redis when REDIS_URL is set (checked at start-up by bot/startup.py `reach_redis`), else the store."""
     if settings.redis_url is not None:
         return RedisStorage.from_url(settings.redis_url.get_secret_value(), key_builder=KEYS)
     return StoreStorage(store)

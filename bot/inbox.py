@@ -6,11 +6,17 @@ after it was handed the update (and had it scheduled, not handled); in webhook m
 which aiogram gives before handling. So the keeping happens inside the getUpdates request itself (a
 session middleware: the loop never sees an unkept payment) and before the webhook answer. The handler
 marks it handled (an outer middleware, after the handler returned); the dispatcher's start replays the
-rest through the same handlers.
+rest through the same handlers, past the seen-set of SkipRepeatedUpdates (an update another replica
+claimed and then died on is still owed).
+
+The webhook endpoint also bounds the work in flight: Telegram gets its answer at once, and at most
+HANDLER_CONCURRENCY updates are handled at a time (the rest wait in the process, answered); at shutdown
+the updates answered so far are finished before the dispatcher stops.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: Workflow data of a replayed update: SkipRepeatedUpdates lets it through (bot/middlewares.py).
+REPLAYING = "replaying_kept_update"
+#: How long the webhook's shutdown waits for updates answered but not handled yet.
+DRAIN_SECONDS = 10.0
 
 
 def is_payment(update: Update) -> bool:
@@ -90,7 +100,7 @@ async def replay_payments(bot: Bot, dispatcher: Dispatcher, inbox: PaymentInbox)
         log.info("payment update %s was not handled before the restart: handling it now", kept.update_id)
         update = Update.model_validate(kept.body, context={"bot": bot})
         try:
-            await dispatcher.feed_update(bot, update)
+            await dispatcher.feed_update(bot, update, **{REPLAYING: True})
         except Exception as error:  # the next start tries again; one line, the books are untouched
             log.warning(
                 "payment update %s still not handled (%s: %s)", kept.update_id, type(error).__name__, error
@@ -99,11 +109,34 @@ async def replay_payments(bot: Bot, dispatcher: Dispatcher, inbox: PaymentInbox)
 
 class DurableWebhookHandler(WebhookHandler):
     """The webhook endpoint, keeping a payment update before the answer tells Telegram it arrived (a
-    store that fails makes the answer a 500, and Telegram sends the update again)."""
+    store that fails makes the answer a 500, and Telegram sends the update again).
 
-    def __init__(self, *, inbox: PaymentInbox, **kwargs: Any) -> None:
+    aiogram answers first and handles in a background task; here at most `concurrency` of those tasks
+    handle at once, so a burst queues in the process (cheap) instead of crowding the store, while
+    Telegram's answer stays fast. Closing (the web app's shutdown, after its listener closed) finishes
+    the updates answered so far, for up to `drain_seconds`; a payment among those cut off stays kept and
+    is replayed at the next start. The bot's session is left open: the poller still delivers while it
+    stops, and bot/app.py closes the session last.
+    """
+
+    def __init__(
+        self,
+        *,
+        inbox: PaymentInbox,
+        concurrency: int,
+        drain_seconds: float = DRAIN_SECONDS,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._inbox = inbox
+        self._slots = asyncio.Semaphore(concurrency)
+        self._drain_seconds = drain_seconds
+        self._queued = 0
+
+    @property
+    def queued(self) -> int:
+        """Updates answered and waiting for a free slot."""
+        return self._queued
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.verify_secret(request.headers.get(SECRET_HEADER, ""), self.bot):
@@ -114,3 +147,33 @@ class DurableWebhookHandler(WebhookHandler):
             if update is not None:
                 await keep_if_payment(self._inbox, update)
         return await super().handle(request)
+
+    async def _background_feed_update(self, bot: Bot, update: dict[str, Any]) -> None:
+        """aiogram's handling of an answered update, once a slot is free."""
+        self._queued += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._queued -= 1
+        try:
+            await super()._background_feed_update(bot, update)
+        finally:
+            self._slots.release()
+
+    async def close(self) -> None:
+        # aiogram's own set of the background tasks it started for answered updates
+        handling = set(self._background_feed_update_tasks)
+        if not handling:
+            return
+        _, late = await asyncio.wait(handling, timeout=self._drain_seconds)
+        if late:
+            log.warning(
+                "shutdown: %d updates still waiting or being handled after %g s were cancelled "
+                "(%d of them had not started; payments among them are replayed at the next start)",
+                len(late),
+                self._drain_seconds,
+                self._queued,
+            )
+            for task in late:
+                task.cancel()
+            await asyncio.wait(late)

@@ -8,20 +8,23 @@ after blocking the bot is unblocked, so the poller delivers to them again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TelegramUser
 
 from bot.i18n import Translator
+from bot.inbox import REPLAYING
 from bot.wizard.views import View
+from services.dedup import LocalSeenUpdates, SeenUpdates
 from services.generations import GenerationService
 from services.settings import Settings
 from services.wallet import Wallet
@@ -128,16 +131,21 @@ def _carries_money(update: Update) -> bool:
 
 
 class SkipRepeatedUpdates(BaseMiddleware):
-    """Drop an update whose `update_id` was handled moments ago.
+    """Handle each update once, however often it arrives and whichever replica it reaches.
 
-    Telegram re-sends a webhook update when the answer is slow or lost, and a restarted poller can see
-    the last batch again. Money handlers are idempotent anyway (charge ids, request keys); this keeps
-    the chat from getting the same reply twice. Memory is bounded: only the latest ids are kept.
+    Telegram re-sends a webhook update when the answer is slow or lost (to any replica behind the URL),
+    and a restarted poller can see the last batch again. Money handlers are idempotent anyway (charge ids,
+    request keys); this keeps the chat from getting the same reply twice. `seen` remembers the ids
+    (services/dedup.py): in the process by default, in Redis for replicas. An update is claimed before
+    its handlers run and confirmed after they returned; if they raise or are cancelled the claim is
+    released, so a redelivery is handled instead of lost. Two kinds pass without asking: the bot's own
+    updates (the Stars reconciliation numbers them from -1 in each process, so they mean nothing to
+    another) and a kept payment replayed from the inbox (bot/inbox.py), whose row, not the seen-set,
+    says it was never handled.
     """
 
-    def __init__(self, remember: int = 10_000) -> None:
-        self._order: deque[int] = deque(maxlen=remember)
-        self._seen: set[int] = set()
+    def __init__(self, seen: SeenUpdates | None = None) -> None:
+        self._seen = seen or LocalSeenUpdates()
 
     async def __call__(
         self,
@@ -146,13 +154,21 @@ class SkipRepeatedUpdates(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         update_id = getattr(event, "update_id", None)
-        if update_id is None:
+        if update_id is None or update_id <= 0:
             return await handler(event, data)
-        if update_id in self._seen:
+        key = f"{data['bot'].id}:{update_id}"
+        if data.get(REPLAYING):
+            result = await handler(event, data)
+            await self._seen.confirm(key)
+            return result
+        token = await self._seen.claim(key)
+        if token is None:
             log.info("update %s seen before; skipped", update_id)
-            return None
-        if len(self._order) == self._order.maxlen:
-            self._seen.discard(self._order[0])
-        self._order.append(update_id)
-        self._seen.add(update_id)
-        return await handler(event, data)
+            return UNHANDLED
+        try:
+            result = await handler(event, data)
+        except BaseException:
+            await asyncio.shield(self._seen.release(key, token))
+            raise
+        await self._seen.confirm(key)
+        return result

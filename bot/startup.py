@@ -24,6 +24,8 @@ from aiogram.exceptions import (
 from aiogram.methods import GetMe
 from aiogram.types import User
 from pydantic import SecretStr
+from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, RedisError
 
 from bot.exit_status import ExitCode, StartupError
 from services.settings import Settings
@@ -36,6 +38,8 @@ FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 8.0
 #: One getMe try; an address that swallows packets must not use the whole wait on one try.
 GET_ME_TIMEOUT_SECONDS = 10
+#: Redis answers within this or counts as unreachable (the start's PING and every later command).
+REDIS_TIMEOUT_SECONDS = 5
 
 
 def describe_failure(error: BaseException, settings: Settings) -> StartupError:
@@ -157,3 +161,41 @@ async def reach_telegram(
             log.warning("Telegram Bot API at %s: %s; trying again in %.1f s", api_url, reason, pause)
             await sleep(pause)
             delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+
+async def reach_redis(settings: Settings) -> Redis | None:
+    """The Redis of REDIS_URL, once it answered PING (None without REDIS_URL), so that a wrong URL, an
+    unreachable server or a refused password stops the start with one line, exit status 6 like an
+    unreachable Supabase, instead of failing the first update. The line names the host and port only:
+    the URL may carry the password."""
+    if settings.redis_url is None:
+        return None
+    url = settings.redis_url.get_secret_value()
+    try:
+        redis = Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
+        )
+    except ValueError:
+        raise StartupError(
+            "REDIS_URL is not a Redis URL: it must start with redis://, rediss:// or unix://", ExitCode.CONFIG
+        ) from None
+    where = redis_address(redis)
+    try:
+        await redis.ping()
+    except AuthenticationError:
+        await redis.aclose()
+        raise StartupError(f"Redis at {where} refused the password in REDIS_URL", ExitCode.SUPABASE) from None
+    except (RedisError, OSError) as error:
+        await redis.aclose()
+        raise StartupError(
+            f"Cannot reach Redis at {where} (REDIS_URL): {connection_reason(error)}", ExitCode.SUPABASE
+        ) from None
+    return redis
+
+
+def redis_address(redis: Redis) -> str:
+    """Where a Redis client connects, without its password: `host:port` or the socket's path."""
+    options = redis.connection_pool.connection_kwargs
+    if "path" in options:
+        return str(options["path"])
+    return f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"

@@ -4,6 +4,11 @@ it claims work the moment it is due, not at the next tick.
 
 `coalesce` + `max_instances=1` mean a slow tick is never overlapped by the next one; missed runs collapse
 into one. The scheduler must be started inside the running event loop.
+
+Every replica runs every job. That is safe by construction for the sweep and the notices (they lease
+their rows in the store: `claim_due_generations`, `claim_due_notices`) and meant for the heartbeat (one
+file per replica); media retention, which only lists and marks rows, runs behind the `JobGate`, so with
+REDIS_URL one replica per interval does it (services/dedup.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from services import heartbeat
+from services.dedup import JobGate
 from services.notices import Notices
 from services.poller import Poller
 from services.retention import MediaRetention
@@ -54,8 +60,14 @@ def quiet_scheduler_logs() -> None:
 
 
 def build_scheduler(
-    poller: Poller, retention: MediaRetention, notices: Notices, settings: Settings
+    poller: Poller,
+    retention: MediaRetention,
+    notices: Notices,
+    settings: Settings,
+    *,
+    gate: JobGate | None = None,
 ) -> AsyncIOScheduler:
+    """The jobs; `gate` decides which replica runs the ones that must run once (this one by default)."""
     quiet_scheduler_logs()
     scheduler = AsyncIOScheduler(
         timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -74,8 +86,9 @@ def build_scheduler(
         next_run_time=now,
     )
     if settings.media_retention_days:
+        every = RETENTION_INTERVAL_HOURS * 3600
         scheduler.add_job(
-            retention.clean,
+            (gate or JobGate()).once("media-retention", every, retention.clean),
             "interval",
             hours=RETENTION_INTERVAL_HOURS,
             id="media-retention",

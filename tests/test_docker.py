@@ -92,7 +92,9 @@ def test_compose_runs_the_bot_with_its_volume_env_file_and_health_check() -> Non
     ):
         assert line in active.splitlines(), line
     assert re.search(r"^volumes:\n  videobot-data:\n    name: videobot-data\b", active, re.MULTILINE)
-    assert "ports:" not in active and '#   - "8080:8080"' in text, "the web port is offered, commented"
+    bot = active.split("\n  bot-2:", 1)[0]  # the replicas profile's proxy publishes 80/443, the bot never
+    assert "ports:" not in bot and '#   - "8080:8080"' in text, "the web port is offered, commented"
+    assert "\n  bot-2:" in active and "profiles:" in active, "a second replica behind a proxy, opt-in"
 
 
 def test_readme_shows_compose_and_the_plain_docker_lines() -> None:

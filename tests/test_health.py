@@ -1,19 +1,36 @@
-"""`python -m bot health`, the container health check: it reads the heartbeat the running bot writes."""
+"""`python -m bot health`, the container health check: it reads the heartbeat the running bot writes; and
+the web app's `/healthz`, which a load balancer asks whether a replica reaches the store and Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
+from aiogram import Bot
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from bot.container import build_container
+from bot.web import build_web_app
+from services.catalog import load_catalog
 from services.heartbeat import HEARTBEAT_FILE, MIN_STALE_SECONDS, problem
+from services.settings import Settings
+from storage.local_media import LocalMediaStore
+from storage.sqlite import SqliteStore
 from tests.conftest import TOKEN
-from tests.fakes.bot_process import Output, bot_env, start_bot
+from tests.fakes.bot_process import Output, bot_env, free_port, start_bot
 from tests.fakes.telegram import FakeTelegram
+from tests.invariants import check_invariants
 
 #: a fresh `python -m bot` needs ~5 s of CPU to start (aiogram's models), far longer on a loaded machine
 STARTUP_DEADLINE_SECONDS = 60
@@ -97,3 +114,54 @@ async def test_the_running_bot_writes_the_heartbeat_in_long_polling(tmp_path: Pa
     assert " DEBUG apscheduler.executors.default: " in log, "demoted, not silenced"
     assert " INFO apscheduler" not in log
     assert TOKEN not in log
+
+
+async def test_healthz_reports_the_store_and_redis_and_answers_503_when_one_is_down(
+    make_settings: Callable[..., Settings], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings()
+    store = await SqliteStore.open(settings.database_path)
+    media = LocalMediaStore(settings.media_dir, public_base_url=None, link_secret=b"k")
+    bot = Bot(TOKEN)  # never called: the web app only needs the services built around it
+    services = build_container(settings=settings, catalog=load_catalog(), store=store, media=media, bot=bot)
+
+    async def health(client: TestClient[Any, Any]) -> tuple[int, dict[str, str]]:
+        async with client.get("/healthz") as response:
+            return response.status, await response.json()
+
+    def app(redis: Redis | None) -> TestClient[Any, Any]:
+        web = build_web_app(
+            poller=services.poller,
+            providers=services.providers,
+            settings=settings,
+            media=media,
+            store=store,
+            redis=redis,
+        )
+        return TestClient(TestServer(web))
+
+    live = Redis.from_url(redis_url)
+    gone = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    try:
+        async with app(None) as client:
+            assert await health(client) == (200, {"store": "ok", "redis": "unused"})
+        async with app(live) as client:
+            assert await health(client) == (200, {"store": "ok", "redis": "ok"})
+        caplog.set_level(logging.INFO, logger="bot.web")
+        async with app(gone) as client:
+            for _ in range(2):
+                assert await health(client) == (503, {"store": "ok", "redis": "error"})
+        assert [r.getMessage() for r in caplog.records] == ["health: redis does not answer"], "once"
+        await store.close()
+        async with app(live) as client:
+            assert await health(client) == (503, {"store": "error", "redis": "ok"})
+    finally:
+        await live.aclose()
+        await gone.aclose()
+        await bot.session.close()
+        await store.close()
+    reopened = await SqliteStore.open(settings.database_path)
+    try:
+        assert await check_invariants(reopened, media, now=datetime.now(UTC), poll_interval_seconds=10) == []
+    finally:
+        await reopened.close()

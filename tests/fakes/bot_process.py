@@ -19,6 +19,13 @@ from pathlib import Path
 from tests.conftest import TOKEN
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now (for a bot's WEB_PORT)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def bot_env(telegram_url: str, data: Path, **settings: str) -> dict[str, str]:
     """A demo bot's environment against a fake Bot API, with nothing from the machine but PATH."""
     return {

@@ -14,7 +14,9 @@ Tests run the bot's real HTTP client against it, so it has to answer the way Tel
   chat as last sent or edited (`messages`), stored files (`files`, downloadable at
   `/file/bot{token}/{file_path}`), bot commands per scope and language, callback answers;
 * a user side (`send_text`, `send_user_message`, `press`, `add_user_file`, `pay`, `charge`) that queues
-  updates for the long-polling getUpdates, and scripted trouble (`fail_next`, `block`, `on_confirm`);
+  updates for the long-polling getUpdates, or pushes them to a webhook (`deliver_by_webhook`: several
+  replicas behind one URL, Telegram's retries, `redeliver`), and scripted trouble (`fail_next`, `block`,
+  `on_confirm`, `hold`);
 * the bot's Stars: charges, refunds and their transactions (getStarTransactions).
 
 Deliberately not simulated: flood limits by rate (inject 429s with `fail_next` instead), HTML/Markdown
@@ -35,13 +37,15 @@ import re
 import secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Literal, TypeVar
 from unittest import mock
 
 import aiogram.client.session.aiohttp as aiogram_aiohttp
+import aiohttp
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiohttp import BodyPartReader, hdrs, web
 from PIL import Image, UnidentifiedImageError
@@ -68,6 +72,11 @@ PRE_CHECKOUT_SECONDS = 10
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 BLOCKED = "Forbidden: bot was blocked by the user"
 CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: Telegram gives up on delivering an update after 24 hours; the fake much sooner.
+WEBHOOK_GIVE_UP_SECONDS = 60.0
+#: The pause after every target refused an update, before the next round of attempts.
+WEBHOOK_RETRY_SECONDS = 0.2
 
 #: Parameters whose value is a JSON-serialized object or array on the wire (from the Bot API schema);
 #: `ApiCall.params` holds them decoded. `photo`/`sticker` are also file parameters, so only values that
@@ -196,6 +205,21 @@ class _Failure:
     applied: bool = False
 
 
+@dataclass
+class _Hold:
+    released: asyncio.Event
+    remaining: int | None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One attempt to push an update to a webhook target: the HTTP status, None when no answer came."""
+
+    update_id: int
+    target: str
+    status: int | None
+
+
 Handler = Callable[[ApiCall], Awaitable[Any]]
 
 
@@ -255,6 +279,18 @@ class FakeTelegram:
         self.polls_waiting = 0
         self._poll_generation = 0
         self._runner: web.AppRunner | None = None
+        #: Webhook mode (`deliver_by_webhook`): the replicas behind the webhook URL, the updates pushed
+        #: (by id), every delivery attempt in order, and each user's next replica.
+        self.webhook_targets: list[str] = []
+        self.pushed: dict[int, dict[str, Any]] = {}
+        self.deliveries: list[WebhookDelivery] = []
+        self._turns: Counter[int] = Counter()
+        self._delivering: set[asyncio.Task[None]] = set()
+        self._http: aiohttp.ClientSession | None = None
+        #: Calls left unanswered by `hold`, by lowercased method: waiting now, and the most at once.
+        self.held: Counter[str] = Counter()
+        self.max_held: Counter[str] = Counter()
+        self._holds: dict[str, _Hold] = {}
         self._methods: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler)
             for name, handler in {
@@ -298,6 +334,13 @@ class FakeTelegram:
         self.url = f"http://127.0.0.1:{port}"
 
     async def close(self) -> None:
+        for task in self._delivering:
+            task.cancel()
+        if self._delivering:
+            await asyncio.wait(self._delivering)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -376,6 +419,33 @@ class FakeTelegram:
             _Failure(method.lower(), error_code, description, retry_after, times, chat_id, applied)
         )
 
+    def hold(self, method: str, *, times: int | None = None) -> asyncio.Event:
+        """Leave the next `times` calls of `method` (every one, by default) unanswered until the returned
+        event is set: a Bot API that hangs, for as long as the test decides. `held` counts the calls
+        waiting now and `max_held` the most at once; a held call whose client goes away is dropped."""
+        hold = _Hold(asyncio.Event(), times)
+        self._holds[method.lower()] = hold
+        return hold.released
+
+    async def _wait_if_held(self, method: str) -> None:
+        hold = self._holds.get(method)
+        if hold is None:
+            return
+        if hold.remaining is not None:
+            hold.remaining -= 1
+            if hold.remaining <= 0:
+                del self._holds[method]
+        async with self._changed:
+            self.held[method] += 1
+            self.max_held[method] = max(self.max_held[method], self.held[method])
+            self._changed.notify_all()
+        try:
+            await hold.released.wait()
+        finally:
+            async with self._changed:
+                self.held[method] -= 1
+                self._changed.notify_all()
+
     def block(self, user_id: int) -> None:
         """The user blocks the bot: sends, edits and chat actions to them answer 403."""
         self.blocked.add(user_id)
@@ -403,9 +473,18 @@ class FakeTelegram:
     async def push_update(self, update_type: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates, unless the bot's allowed_updates exclude its type.
 
-        Like Telegram, the filter applies when the update is created.
+        Like Telegram, the filter applies when the update is created. In webhook mode
+        (`deliver_by_webhook`) the update is pushed to the webhook instead.
         """
         update = {"update_id": next(self._update_ids), update_type: payload}
+        if self.webhook_targets:
+            async with self._changed:
+                self.pushed[update["update_id"]] = update
+                self._changed.notify_all()
+            task = asyncio.ensure_future(self._deliver(update))
+            self._delivering.add(task)
+            task.add_done_callback(self._delivering.discard)
+            return update
         async with self._changed:
             if update_type in self.allowed_updates:
                 self.updates.append(update)
@@ -566,6 +645,72 @@ class FakeTelegram:
         upload = UploadedFile("user", file_name or "", mime_type, len(data), data)
         return self._store_file(kind, upload, {}).file_id
 
+    # ------------------------------------------------------------------ webhook mode
+
+    def deliver_by_webhook(self, targets: Sequence[str]) -> None:
+        """From now on updates are pushed, not held for getUpdates: each one is POSTed as JSON, with the
+        secret_token of setWebhook, to the webhook, here to `targets`, the replicas a load balancer
+        spreads the webhook URL over. Each user's updates go to the targets in turn (so a user switches
+        replicas between presses); an attempt that gets no 200 (refused, reset, an error status) goes to
+        the next target, as Telegram retries and a proxy moves on, with a short pause after a round in
+        which every target failed, for WEBHOOK_GIVE_UP_SECONDS at most. Nothing is sent before a webhook
+        is set, nor an update type its allowed_updates exclude."""
+        self.webhook_targets = list(targets)
+
+    def delivered_to(self, update_id: int) -> list[str]:
+        """The targets that answered 200 to this update, in order (more than one: it was redelivered)."""
+        return [d.target for d in self.deliveries if d.update_id == update_id and d.status == 200]
+
+    async def post_update(self, update: dict[str, Any], target: str) -> int | None:
+        """One delivery attempt of `update` to `target`: its HTTP status, or None when no answer came."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        secret = (self.webhook or {}).get("secret_token")
+        headers = {SECRET_HEADER: str(secret)} if secret else {}
+        status: int | None
+        try:
+            async with self._http.post(target, json=update, headers=headers) as response:
+                status = response.status
+        except (aiohttp.ClientError, OSError):
+            status = None
+        async with self._changed:
+            self.deliveries.append(WebhookDelivery(update["update_id"], target, status))
+            self._changed.notify_all()
+        return status
+
+    async def redeliver(self, update_id: int, targets: Sequence[str] | None = None) -> list[int | None]:
+        """Telegram sends an update again, here to every target (or `targets`) at once, as it does when
+        it missed the answers; the statuses, in the order of the targets."""
+        update = self.pushed[update_id]
+        chosen = list(self.webhook_targets if targets is None else targets)
+        return list(await asyncio.gather(*(self.post_update(update, target) for target in chosen)))
+
+    def _webhook_allows(self, update: dict[str, Any]) -> bool:
+        allowed = (self.webhook or {}).get("allowed_updates")
+        kinds = frozenset(allowed) if isinstance(allowed, list) and allowed else DEFAULT_ALLOWED_UPDATES
+        return any(kind in kinds for kind in update if kind != "update_id")
+
+    async def _deliver(self, update: dict[str, Any]) -> None:
+        payload = next(v for k, v in update.items() if k != "update_id")
+        sender = int(payload.get("from", {}).get("id", 0))
+        first = self._turns[sender]
+        self._turns[sender] += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WEBHOOK_GIVE_UP_SECONDS
+        attempt = 0
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.webhook is not None)
+            if not self._webhook_allows(update):
+                self.filtered_updates.append(update)
+                return
+            target = self.webhook_targets[(first + attempt) % len(self.webhook_targets)]
+            if await self.post_update(update, target) == 200 or loop.time() > deadline:
+                return
+            attempt += 1
+            if attempt % len(self.webhook_targets) == 0:  # every replica failed: Telegram waits a little
+                await asyncio.sleep(WEBHOOK_RETRY_SECONDS)
+
     # ------------------------------------------------------------------ HTTP plumbing
 
     async def _dispatch(self, request: web.Request) -> web.Response:
@@ -580,6 +725,7 @@ class FakeTelegram:
             call.params, call.files = await self._read_params(request)
             if known is None:
                 raise ApiError(404, "Not Found: method not found")
+            await self._wait_if_held(call.method.lower())
             failure = self._injected_failure(call)
             if failure is not None and not failure.applied:
                 raise _failure_error(failure)
