@@ -27,13 +27,15 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import MenuAction, alert
 from bot.delivery import VideoSender, fit_caption
 from bot.formatting import TEXT_LIMIT, when
-from bot.handlers.filters import FROM_USER, Magic
+from bot.handlers.filters import COMMAND, FROM_USER, CallbackPrefixes, Magic
 from bot.handlers.wizard import open_wizard
 from bot.i18n import Texts
+from bot.webapp.links import gallery_button
 from bot.wizard.views import View
 from services.catalog import SOURCE_MODES, Mode
 from services.generations import GenerationService
 from services.library import GENERATION_ID, Library, Page, deletable
+from services.settings import Settings
 from storage.records import Generation
 
 log = logging.getLogger(__name__)
@@ -84,10 +86,12 @@ def excerpt(prompt: str, limit: int = EXCERPT) -> str:
 
 
 def render_page(
-    page: Page, t: Texts, generations: GenerationService
+    page: Page, t: Texts, generations: GenerationService, gallery: InlineKeyboardButton | None = None
 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The page's text and buttons; `gallery` opens the Mini App (bot/webapp), where there is one."""
     if not page.rows:
-        return t("library-empty"), None
+        markup = None if gallery is None else InlineKeyboardMarkup(inline_keyboard=[[gallery]])
+        return t("library-empty"), markup
     lines = [t("library-title")]
     builder = InlineKeyboardBuilder()
     for number, generation in enumerate(page.rows, start=1):
@@ -117,6 +121,8 @@ def render_page(
         nav.append(InlineKeyboardButton(text=t("library-button-older"), callback_data=data))
     if nav:
         builder.row(*nav)
+    if gallery is not None:
+        builder.row(gallery)
     return "\n\n".join(lines), builder.as_markup()
 
 
@@ -216,16 +222,25 @@ async def edit_markup(bot: Bot, query: CallbackQuery, markup: InlineKeyboardMark
         )
 
 
-async def show_library(message: Message, t: Texts, library: Library, generations: GenerationService) -> None:
+async def show_library(
+    message: Message, t: Texts, library: Library, generations: GenerationService, settings: Settings
+) -> None:
     assert message.from_user is not None
-    text, markup = render_page(await library.page(message.from_user.id), t, generations)
+    page = await library.page(message.from_user.id)
+    text, markup = render_page(page, t, generations, gallery_button(settings, t))
     await message.answer(text, reply_markup=markup)
 
 
 async def library_from_menu(
-    query: CallbackQuery, bot: Bot, t: Texts, library: Library, generations: GenerationService
+    query: CallbackQuery,
+    bot: Bot,
+    t: Texts,
+    library: Library,
+    generations: GenerationService,
+    settings: Settings,
 ) -> None:
-    text, markup = render_page(await library.page(query.from_user.id), t, generations)
+    page = await library.page(query.from_user.id)
+    text, markup = render_page(page, t, generations, gallery_button(settings, t))
     await bot.send_message(chat_of(query), text, reply_markup=markup)
 
 
@@ -246,6 +261,7 @@ async def turn_page(
     t: Texts,
     library: Library,
     generations: GenerationService,
+    settings: Settings,
 ) -> None:
     cursor = parse_cursor(callback_data)
     if cursor is None:
@@ -255,7 +271,7 @@ async def turn_page(
         page = await library.page(query.from_user.id, after=cursor)
     else:
         page = await library.page(query.from_user.id, before=cursor)
-    text, markup = render_page(page, t, generations)
+    text, markup = render_page(page, t, generations, gallery_button(settings, t))
     await show_page(query, bot, text, markup)
 
 
@@ -401,6 +417,8 @@ ACTIONS = {
 
 def build_router() -> Router:
     router = Router(name="library")
+    router.message.filter(COMMAND)
+    router.callback_query.filter(CallbackPrefixes(MenuAction, LibraryPage, LibraryAction))
     router.message.register(show_library, Command("library"), FROM_USER)
     router.callback_query.register(library_from_menu, MenuAction.filter(F.action == "library"))
     router.callback_query.register(turn_page, LibraryPage.filter())

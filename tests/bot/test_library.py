@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import AnyHttpUrl
 
 from bot.handlers.library import ACTIONS, LibraryPage, cursor_of, parse_cursor
 from storage.records import Generation, GenerationStatus
@@ -25,8 +26,15 @@ def library_messages(telegram: FakeTelegram) -> list[ApiCall]:
 
 
 def buttons(message: dict[str, Any]) -> list[str]:
+    """The callback buttons (the Mini App's button opens a page instead: `gallery`)."""
     rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
-    return [b["callback_data"] for row in rows for b in row]
+    return [b["callback_data"] for row in rows for b in row if "callback_data" in b]
+
+
+def gallery(message: dict[str, Any]) -> list[str]:
+    """The URLs of the Mini App buttons."""
+    rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return [b["web_app"]["url"] for row in rows for b in row if "web_app" in b]
 
 
 async def open_library(rig: Rig) -> int:
@@ -242,10 +250,23 @@ async def test_forged_library_data_gets_a_polite_answer(rig: Rig, polling: None,
     assert rig.telegram.messages[(USER, library)]["text"] == before
 
 
-async def test_an_empty_library_says_so(rig: Rig, polling: None) -> None:
+async def test_an_empty_library_says_so_and_offers_the_gallery(rig: Rig, polling: None) -> None:
     await rig.telegram.send_text(USER, "/library")
     reply = await rig.telegram.wait_for(lambda t: library_messages(t))
-    assert "empty" in reply[0].params["text"] and "reply_markup" not in reply[0].params
+    assert "empty" in reply[0].params["text"] and buttons(reply[0].params) == []
+    assert gallery(reply[0].params) == ["https://bot.example/webapp/"], "PUBLIC_BASE_URL is https"
+
+
+@pytest.mark.parametrize("public_base_url", [None, "http://bot.example"], ids=["unset", "plain-http"])
+async def test_without_an_https_address_there_is_no_gallery_button(
+    rig: Rig, polling: None, public_base_url: str | None
+) -> None:
+    rig.settings.public_base_url = None if public_base_url is None else AnyHttpUrl(public_base_url)
+    await rig.fund()
+    await rig.order("a cat", model="demo")
+    await open_library(rig)
+    [page] = library_messages(rig.telegram)
+    assert gallery(page.params) == [] and buttons(page.params), "Telegram opens Mini Apps over HTTPS only"
 
 
 async def test_a_cursor_survives_the_round_trip_through_callback_data(rig: Rig) -> None:
