@@ -12,7 +12,7 @@ from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefaul
 from bot.i18n import LANGUAGES, Translator
 
 USER_COMMANDS = ("start", "generate", "library", "balance", "buy", "language", "help", "paysupport", "cancel")
-ADMIN_COMMANDS = ("topup", "deduct", "user", "refund", "stats")
+ADMIN_COMMANDS = ("topup", "deduct", "user", "refund", "stats", "audit", "block", "unblock")
 
 
 def command_list(translator: Translator, lang: str, *, admin: bool = False) -> list[BotCommand]:

@@ -24,6 +24,7 @@ from services.delivery import Delivery
 from services.generations import Clock, GenerationService, utcnow
 from services.inbox import PaymentInbox
 from services.library import Library
+from services.moderation import Moderation, ModerationRules
 from services.notices import Notices
 from services.notifications import Notifier
 from services.outcomes import Outcomes
@@ -31,6 +32,7 @@ from services.payments import Payments
 from services.poller import Poller, lease_owner
 from services.providers.registry import Providers
 from services.retention import MediaRetention
+from services.routing import RouteHealth
 from services.settings import Settings
 from services.submission import Submission
 from services.uploads import Uploads
@@ -62,6 +64,10 @@ class Container:
     notices: Notices
     #: Payment updates kept until handled (services/inbox.py).
     inbox: PaymentInbox
+    #: Bans, the prompt checks before any charge and their audit trail (services/moderation.py).
+    moderation: Moderation
+    #: The routes' health in this process: fed by the poller's submissions and outcomes, read by /stats.
+    routing: RouteHealth
 
     def fsm_storage(self) -> BaseStorage:
         """A new FSM storage for one Dispatcher (which closes it on shutdown): Redis or the store."""
@@ -110,12 +116,19 @@ def build_container(
     inbox = PaymentInbox(store, clock=clock)
     if bot is not None:  # payment updates are kept before the polling offset can confirm them
         bot.session.middleware(KeepPayments(inbox))
-    generations = GenerationService(store, catalog, settings, providers, clock=clock)
+    moderation = Moderation(store, ModerationRules.load(settings.moderation_file), settings, clock=clock)
+    generations = GenerationService(store, catalog, settings, providers, clock=clock, moderation=moderation)
     wallet = Wallet(store, welcome_credits=settings.welcome_credits)
     owner = owner or lease_owner()
     notices = Notices(store, owner=owner, sender=sender, clock=clock)
     # the poller's side: the same services over the lane
     polled = generations.through(lane)
+    routing = RouteHealth(
+        window=settings.routing_health_window,
+        cooldown_failures=settings.routing_cooldown_failures,
+        cooldown_seconds=settings.routing_cooldown_seconds,
+        clock=clock,
+    )
     delivery = Delivery(
         store=lane,
         media=media,
@@ -130,9 +143,17 @@ def build_container(
         store=lane,
         generations=polled,
         submission=Submission(
-            store=lane, media=media, generations=polled, providers=providers, settings=settings, clock=clock
+            store=lane,
+            media=media,
+            generations=polled,
+            providers=providers,
+            settings=settings,
+            routing=routing,
+            clock=clock,
         ),
-        outcomes=Outcomes(media=media, generations=polled, delivery=delivery, settings=settings),
+        outcomes=Outcomes(
+            media=media, generations=polled, delivery=delivery, settings=settings, routing=routing
+        ),
         settings=settings,
         clock=clock,
         owner=owner,
@@ -151,6 +172,8 @@ def build_container(
         payments=Payments(store, wallet, generations, settings, notices),
         notices=notices,
         inbox=inbox,
+        moderation=moderation,
+        routing=routing,
         library=Library(store, media, generations),
         notifier=notifier,
         delivery=delivery,

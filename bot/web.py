@@ -8,19 +8,24 @@ the same code path as a poll; anything else gets 404/401/400 and changes nothing
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 
 from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from bot.webapp import routes as gallery_routes
+from bot.webapp.api import WebAppServices
 from services.poller import Poller
 from services.providers.base import CallbackRejected
 from services.providers.registry import Providers
 from services.settings import Settings
 from storage.errors import StorageError
-from storage.interfaces import MediaStore
+from storage.interfaces import MediaStore, UserStore
 from storage.local_media import LocalMediaStore
 
 log = logging.getLogger(__name__)
@@ -31,25 +36,85 @@ POLLER = web.AppKey("poller", Poller)
 PROVIDERS = web.AppKey("providers", Providers)
 SETTINGS = web.AppKey("settings", Settings)
 MEDIA = web.AppKey("media", MediaStore)
+#: A dependency that takes longer than this to answer the health check counts as down.
+HEALTH_TIMEOUT_SECONDS = 3.0
 
 
 def build_web_app(
-    *, poller: Poller, providers: Providers, settings: Settings, media: MediaStore
+    *,
+    poller: Poller,
+    providers: Providers,
+    settings: Settings,
+    media: MediaStore,
+    gallery: WebAppServices | None = None,
+    store: UserStore | None = None,
+    redis: Redis | None = None,
 ) -> web.Application:
+    """The web app; with `gallery`, also the /library Mini App under /webapp/ (bot/webapp/)."""
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
     app[POLLER] = poller
     app[PROVIDERS] = providers
     app[SETTINGS] = settings
     app[MEDIA] = media
+    app[HEALTH] = Health(store, redis)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/callbacks/{provider}/{token}", provider_callback)
     if isinstance(media, LocalMediaStore):
         app.router.add_get("/media/{path:.+}", media_file)
+    if gallery is not None:
+        gallery_routes.mount(app, gallery)
     return app
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+class Health:
+    """What /healthz reports: whether the store and Redis answer now. A load balancer takes a replica
+    that cannot reach them out of rotation (503); a change of either is logged once, not every probe."""
+
+    def __init__(self, store: UserStore | None, redis: Redis | None) -> None:
+        self._store = store
+        self._redis = redis
+        self._last: dict[str, str] = {}
+
+    async def report(self) -> dict[str, str]:
+        """{"store": "ok" | "error", "redis": "ok" | "error" | "unused"} ("unchecked": an app built
+        without its store, in tests)."""
+        store, redis = await asyncio.gather(self._check_store(), self._check_redis())
+        states = {"store": store, "redis": redis}
+        for name, state in states.items():
+            before = self._last.get(name)
+            if state == "error" and before != "error":
+                log.warning("health: %s does not answer", name)
+            elif state == "ok" and before == "error":
+                log.info("health: %s answers again", name)
+            self._last[name] = state
+        return states
+
+    async def _check_store(self) -> str:
+        if self._store is None:
+            return "unchecked"
+        try:
+            await asyncio.wait_for(self._store.get_user(0), HEALTH_TIMEOUT_SECONDS)  # nobody is user 0
+        except Exception:  # whatever the backend's client raises (httpx, sqlite3, a timeout): down
+            return "error"
+        return "ok"
+
+    async def _check_redis(self) -> str:
+        if self._redis is None:
+            return "unused"
+        try:
+            await asyncio.wait_for(self._redis.ping(), HEALTH_TIMEOUT_SECONDS)
+        except (RedisError, OSError, TimeoutError):
+            return "error"
+        return "ok"
+
+
+HEALTH = web.AppKey("health", Health)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    states = await request.app[HEALTH].report()
+    down = "error" in states.values()
+    return web.json_response(states, status=503 if down else 200)
 
 
 async def provider_callback(request: web.Request) -> web.Response:

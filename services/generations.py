@@ -17,13 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from services.catalog import AvailableModel, Catalog, Route
+from services.moderation import Moderation
 from services.pricing import quote
 from services.providers.base import ProviderError, VideoProvider
 from services.providers.registry import Providers
 from services.settings import Settings
-from services.validation import Problem, validate_request
+from services.validation import SEED_MAX, Problem, validate_request
 from services.video_request import VideoRequest
-from storage.interfaces import GenerationStore
+from storage.interfaces import GenerationStore, UserStore
 from storage.records import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
@@ -52,7 +53,8 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Invalid:
-    """The request cannot be made as asked; nothing was charged."""
+    """The request cannot be made as asked, or not by this user (a ban, a refused prompt); nothing was
+    charged."""
 
     problems: list[Problem]
 
@@ -85,6 +87,8 @@ SuccessResult = Succeeded | Ignored
 _QUEUED = frozenset({GenerationStatus.QUEUED})
 _RUNNING = frozenset({GenerationStatus.RUNNING})
 _SUCCEEDED = frozenset({GenerationStatus.SUCCEEDED})
+#: The most videos of one request an order may ask for (the summary's "Variants" row).
+MAX_VARIANTS = 4
 
 
 class GenerationService:
@@ -96,12 +100,14 @@ class GenerationService:
         providers: Providers,
         *,
         clock: Clock = utcnow,
+        moderation: Moderation | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._settings = settings
         self._providers = providers
         self._clock = clock
+        self._moderation = moderation
         self.offers: dict[str, AvailableModel] = {
             o.model.key: o for o in catalog.available(settings.usable_providers())
         }
@@ -134,14 +140,19 @@ class GenerationService:
             return [Problem("error-model-unavailable", {"model": request.model})]
         return validate_request(request, offer)
 
+    async def screen(self, user_id: int, request: VideoRequest) -> list[Problem]:
+        """Why this user may not order this now (an admin's ban, a prompt the moderation refuses), before
+        anything is charged or invoiced; [] when they may. Refused prompts go to the audit trail."""
+        return [] if self._moderation is None else await self._moderation.screen(user_id, request)
+
     async def create(
         self, *, user_id: int, chat_id: int, request: VideoRequest, request_key: str | None = None
     ) -> CreateResult:
-        """Validate, price, then debit and insert the row in one atomic step.
+        """Validate, screen (ban, moderation), price, then debit and insert the row in one atomic step.
 
         `request_key` (e.g. the callback query id of the "pay" button) turns a double tap into one order.
         """
-        problems = self.check(request)
+        problems = self.check(request) or await self.screen(user_id, request)
         if problems:
             return Invalid(problems)
         limited = await self._limit(user_id)
@@ -439,6 +450,101 @@ class GenerationService:
         """The generation only if `user_id` owns it: forged or foreign ids look the same as unknown ones."""
         generation = await self._store.get_generation(generation_id)
         return generation if generation is not None and generation.user_id == user_id else None
+
+    async def create_variants(
+        self, *, user_id: int, chat_id: int, request: VideoRequest, count: int, request_key: str
+    ) -> list[CreateResult]:
+        """`count` videos of one request, each a generation of its own (`create`): priced, debited with its
+        own ledger entry, delivered or refunded on its own. Variant i goes under request key
+        `<request_key>:v<i>` and, when the user set a seed, with seed + i (the same seed would make the
+        same video).
+
+        All or none: the balance, MAX_ACTIVE_GENERATIONS and the submit rate must take every variant not
+        placed yet before the first is debited, else that one refusal is the answer. Variants a double tap
+        or a replayed payment placed before are returned as they are, neither placed nor counted again, so
+        an order never makes more than `count`. The results come in variant order; a refusal can only
+        stop the rest mid-way when something changed meanwhile, and the variants before it stand, each a
+        complete paid order.
+        """
+        if not 1 <= count <= MAX_VARIANTS:
+            return [Invalid([Problem("error-variants-count", {"max": MAX_VARIANTS})])]
+        problems = self.check(request) or await self.screen(user_id, request)
+        if problems:
+            return [Invalid(problems)]
+        model = self.offers[request.model].model
+        variants = [
+            request
+            if request.seed is None
+            else request.model_copy(update={"seed": (request.seed + i) % (SEED_MAX + 1)})
+            for i in range(count)
+        ]
+        keys = [f"{request_key}:v{i}" for i in range(count)]
+        costs = [quote(model, variant) for variant in variants]
+        store = self._store
+        assert isinstance(store, UserStore), "the composition root hands every service the whole Store"
+        # Read before looking for placed variants: one that a concurrent tap places meanwhile is then
+        # found, or was placed after these reads by an order that had checked them all.
+        user = await store.get_user(user_id)
+        balance = 0 if user is None else user.balance
+        active = await store.count_active_generations(user_id)
+        recent = await store.count_generations_since(user_id, self._clock() - timedelta(minutes=1))
+        placed = [
+            await self._placed_before(user_id, chat_id, variant, cost, key)
+            for variant, cost, key in zip(variants, costs, keys, strict=True)
+        ]
+        missing = [cost for cost, found in zip(costs, placed, strict=True) if found is None]
+        rate, cap = self._settings.max_submits_per_minute, self._settings.max_active_generations
+        refusal: CreateResult | None = None
+        if missing and recent + len(missing) > rate:
+            refusal = LimitReached("rate", rate)
+        elif missing and active + len(missing) > cap:
+            refusal = LimitReached("active", cap)
+        elif balance < sum(missing):
+            refusal = InsufficientFunds(balance=balance, required=sum(missing))
+        if refusal is not None:
+            return [*(found for found in placed if found is not None), refusal]
+        results: list[CreateResult] = []
+        for variant, key, found in zip(variants, keys, placed, strict=True):
+            result = found or await self.create(
+                user_id=user_id, chat_id=chat_id, request=variant, request_key=key
+            )
+            results.append(result)
+            if not isinstance(result, GenerationCreated):
+                log.warning(
+                    "variants %s of user %s: %d of %d placed, then %s",
+                    request_key,
+                    user_id,
+                    len(results) - 1,
+                    count,
+                    type(result).__name__,
+                )
+                break
+        return results
+
+    async def _placed_before(
+        self, user_id: int, chat_id: int, request: VideoRequest, cost: int, request_key: str
+    ) -> GenerationCreated | None:
+        """The generation `request_key` placed before, read without placing one: the store answers a known
+        key with its generation before it counts generations in flight (storage/interfaces.py
+        create_generation), and a cap of 0 lets no new one in."""
+        now = self._clock()
+        found = await self._store.create_generation(
+            NewGeneration(
+                id=uuid.uuid4().hex,
+                user_id=user_id,
+                chat_id=chat_id,
+                model=request.model,
+                mode=request.mode,
+                prompt=request.prompt.strip(),
+                request=request.model_dump(mode="json"),
+                cost=cost,
+                created_at=now,
+                deadline_at=now,
+                request_key=request_key,
+                max_active=0,
+            )
+        )
+        return found if isinstance(found, GenerationCreated) else None
 
 
 def _log_refund(outcome: RefundOutcome, reason: str) -> None:

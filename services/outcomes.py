@@ -1,7 +1,8 @@
 """What a provider task's status means for its generation: keep polling, keep the video, or fail and refund.
 
 The poller hands every status here, whether a poll or a callback brought it; money moves only through
-GenerationService's guarded transitions, so applying the same status twice changes nothing.
+GenerationService's guarded transitions, so applying the same status twice changes nothing. How a task
+ended is also told to the routes' health (services/routing.py), which orders the next creates.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from services.delivery import Delivery
 from services.generations import GenerationService, Succeeded
 from services.next_step import TRANSIENT, Failure, PollAgain, ProviderFault, RetryLater, Step
 from services.providers.base import ProviderError, TaskState, TaskStatus, VideoProvider
+from services.routing import RouteHealth, counts_against
 from services.settings import Settings
 from storage.errors import MediaTooLargeError
 from storage.interfaces import MediaStore, media_path
@@ -29,11 +31,13 @@ class Outcomes:
         generations: GenerationService,
         delivery: Delivery,
         settings: Settings,
+        routing: RouteHealth,
     ) -> None:
         self._media = media
         self._generations = generations
         self._delivery = delivery
         self._settings = settings
+        self._routing = routing
 
     async def apply(
         self, generation: Generation, adapter: VideoProvider, status: TaskStatus, release: dict[str, Any]
@@ -42,7 +46,7 @@ class Outcomes:
         if status.state is TaskState.SUCCEEDED:
             return await self.complete(generation, adapter, status)
         if status.state is TaskState.FAILED:
-            raise failure_of(status)
+            raise self.judged(generation, failure_of(status))
         if status.progress is not None and status.progress != generation.progress:
             release["progress"] = max(0, min(100, status.progress))
         await self._delivery.progress(generation, status.progress, adapter.can_cancel, release)
@@ -54,17 +58,17 @@ class Outcomes:
         """Stream the result into the media store, record it, and deliver it."""
         result = status.result
         if result is None or (not result.url and not result.extra):
-            raise Failure("no_video", status.error_message)
+            raise self.judged(generation, Failure("no_video", status.error_message))
         path = media_path(generation.user_id, generation.id)
         limit = self._settings.max_video_bytes
         try:
             size = await self._media.write(path, adapter.download(status, max_bytes=limit), max_bytes=limit)
         except MediaTooLargeError:
-            raise Failure("too_large") from None
+            raise self.judged(generation, Failure("too_large")) from None
         except ProviderError as error:
             if error.kind in TRANSIENT:
                 raise RetryLater(f"download failed: {error}", retry_after=error.retry_after) from None
-            raise Failure("download_failed", error.message) from None
+            raise self.judged(generation, Failure("download_failed", error.message)) from None
         meta: dict[str, Any] = {
             "width": result.width,
             "height": result.height,
@@ -78,8 +82,28 @@ class Outcomes:
         )
         if not isinstance(outcome, Succeeded):
             return None
+        route = self._generations.route(generation)
+        if route is not None and not outcome.late:  # a late video follows a timeout already counted
+            self._routing.succeeded(
+                route,
+                started_at=generation.submit_started_at,
+                duration=generation.request.get("duration"),
+                cost_usd=status.cost_usd,
+            )
         self._delivery.forget(generation.id)
         return await self._delivery.video(outcome.generation)
+
+    def judged(self, generation: Generation, failure: Failure) -> Failure:
+        """Tell the routes' health how the task of `generation` ended without a video, and return the
+        failure to raise: the provider's faults and timeouts count against its route, anything else
+        (content policy, a video too large) only lets a cooled route's next try go."""
+        route = self._generations.route(generation)
+        if route is not None:
+            if counts_against(failure):
+                self._routing.failed(route)
+            else:
+                self._routing.released(route)
+        return failure
 
     async def finish_late(self, generation: Generation) -> Step:
         """A produced video waiting for delivery, or a callback about a task that ended with a refund:

@@ -4,7 +4,8 @@ and refunding a Stars payment.
 A pack's invoice payload is `pack:<credits>:<stars>`; a generation's is `gen:<credits>:<stars>:<order id>`
 (old invoices must keep parsing, so these wire formats never change). Crediting is keyed on Telegram's
 charge id, so a payment delivered twice counts once. A paid generation is ordered only after its credits
-are recorded, with `stars:<charge id>` as request key; if it cannot be ordered, the credits stay. A refund
+are recorded, with `stars:<charge id>` as request key (variants of one request bought together, its
+total in one invoice: `stars:<charge id>:v<i>`); if it cannot be ordered, the credits stay. A refund
 (`payment_refund:<charge id>`, at most the balance) is recorded once, whichever of the admin's /refund or
 Telegram's `refunded_payment` comes first, and only that first one tells the user.
 
@@ -105,6 +106,9 @@ class StarsOrder:
     request: dict[str, Any]
     #: The wizard draft it came from, to close that wizard when the payment arrives.
     draft_id: str
+    #: How many videos of the request it buys (`credits` is their total); orders kept before variants
+    #: existed have no count and buy one.
+    count: int = 1
 
     @property
     def payload(self) -> str:
@@ -211,8 +215,28 @@ class GenerationNotOrdered:
     draft_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class VariantsOrdered:
+    """Variants paid in one invoice (GenerationService.create_variants): `generations` were placed, all
+    `count` of them unless `reason` stopped the rest (none at all when it came first); what was not
+    spent stays on the balance."""
+
+    generations: list[Generation]
+    count: int
+    credits: int
+    balance: int
+    reason: InsufficientFunds | Invalid | LimitReached | None
+    draft_id: str
+
+
 PaymentOutcome = (
-    UnknownPayload | Redelivered | PackCredited | OrderGone | GenerationOrdered | GenerationNotOrdered
+    UnknownPayload
+    | Redelivered
+    | PackCredited
+    | OrderGone
+    | GenerationOrdered
+    | GenerationNotOrdered
+    | VariantsOrdered
 )
 
 
@@ -357,6 +381,8 @@ class Payments:
             return OrderGone(credits, outcome.balance)
         # A redelivered payment whose first handling stopped before this point orders now; the request
         # key makes a concurrent or repeated attempt return the same generation without a second debit.
+        if order.count > 1:
+            return await self._pay_variants(paid, order, outcome.balance, chat_id=chat_id, orders=orders)
         result = await self._generations.create(
             user_id=paid.user_id,
             chat_id=chat_id,
@@ -376,6 +402,39 @@ class Payments:
             return GenerationOrdered(result.generation, credits, result.balance, order.draft_id)
         log.info("payment %s: order %s not placed (%s); credits stay", charge_id, invoice.order_id, result)
         return GenerationNotOrdered(credits, outcome.balance, result, order.draft_id)
+
+    async def _pay_variants(
+        self, paid: StarsPayment, order: StarsOrder, balance: int, *, chat_id: int, orders: OrderBook
+    ) -> PaymentOutcome:
+        """The order's variants from the credits just bought, under request keys derived from
+        `stars:<charge id>`: a redelivered payment places only what its first handling did not."""
+        results = await self._generations.create_variants(
+            user_id=paid.user_id,
+            chat_id=chat_id,
+            request=VideoRequest.model_validate(order.request),
+            count=order.count,
+            request_key=f"stars:{paid.charge_id}",
+        )
+        await orders.pop(order.id)
+        placed = [r for r in results if isinstance(r, GenerationCreated)]
+        reason = next((r for r in results if not isinstance(r, GenerationCreated)), None)
+        if reason is None and not any(r.new for r in placed):
+            return Redelivered()
+        log.info(
+            "payment %s: %d of %d variants placed for user %s",
+            paid.charge_id,
+            len(placed),
+            order.count,
+            paid.user_id,
+        )
+        return VariantsOrdered(
+            generations=[r.generation for r in placed],
+            count=order.count,
+            credits=order.credits,
+            balance=placed[-1].balance if placed else balance,
+            reason=reason,
+            draft_id=order.draft_id,
+        )
 
     # -------------------------------------------------------------- refunds
 

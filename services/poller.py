@@ -396,7 +396,8 @@ class Poller:
         return await self._outcomes.apply(accepted.generation, accepted.adapter, accepted.status, release)
 
     async def _follow(self, generation: Generation) -> Step:
-        """A running task: poll it, and act on what it says."""
+        """A running task: poll it, and act on what it says. A task that runs out of time or that its
+        provider lost counts against its route (`Outcomes.judged`), as a failed status does."""
         adapter = self._generations.adapter(generation)
         assert generation.provider_task_id is not None
         overdue = self._clock() >= generation.deadline_at
@@ -410,14 +411,15 @@ class Poller:
                 status = await adapter.status(generation.provider_task_id)
             except ProviderError as error:
                 if overdue:
-                    raise Failure("timeout", error.message) from None
+                    raise self._outcomes.judged(generation, Failure("timeout", error.message)) from None
                 if error.kind is ErrorKind.NOT_FOUND and generation.attempts:
                     # Not found, right after a poll that failed too: the provider lost the task it accepted.
-                    raise ProviderFault("provider_failed", f"the task is gone: {error.message}") from None
+                    gone = ProviderFault("provider_failed", f"the task is gone: {error.message}")
+                    raise self._outcomes.judged(generation, gone) from None
                 raise RetryLater(f"status poll failed: {error}", retry_after=error.retry_after) from None
         if overdue and status.state in (TaskState.QUEUED, TaskState.RUNNING):
             await stop_task(adapter, generation.provider_task_id)
-            raise Failure("timeout")
+            raise self._outcomes.judged(generation, Failure("timeout"))
         return await self._outcomes.apply(generation, adapter, status, self._with_release[generation.id])
 
     # timing

@@ -24,12 +24,15 @@ from pydantic import (
     ValidationInfo,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.moderation import ModerationRules
 from services.providers.descriptor import OptionalSecret, ProviderConfig, together_with
 from services.providers.registry import DESCRIPTORS
+from services.routing import RoutingPolicy
 
 Language = Literal["en", "ru", "zh"]
 
@@ -91,6 +94,8 @@ class CoreSettings(BaseSettings):
     public_base_url: AnyHttpUrl | None = None
     web_host: str = "0.0.0.0"
     web_port: int = Field(8080, ge=1, le=65535)
+    #: How long a Mini App session (Telegram's initData, by its auth_date) is accepted by the gallery.
+    webapp_auth_max_age_seconds: int = Field(86400, ge=60, le=30 * 86400)
 
     # storage
     data_dir: Path = Path("./data")
@@ -133,6 +138,17 @@ class CoreSettings(BaseSettings):
     max_active_generations: int = Field(3, ge=1, le=100)
     max_submits_per_minute: int = Field(5, ge=1, le=600)
     welcome_credits: int = Field(0, ge=0, le=100000)
+    #: The words and patterns prompts are checked against (TOML); None: services/moderation_default.toml.
+    moderation_file: Path | None = None
+    #: Also ask OpenAI's moderation API (needs OPENAI_API_KEY), and whether its outage lets orders through.
+    moderation_api: bool = False
+    moderation_api_fail: Literal["open", "closed"] = "open"
+    moderation_api_url: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
+    #: Which of a model's routes a create goes to first, and which next (services/routing.py).
+    routing_policy: RoutingPolicy = "priority"
+    routing_health_window: int = Field(20, ge=1, le=1000)
+    routing_cooldown_failures: int = Field(3, ge=1, le=100)
+    routing_cooldown_seconds: float = Field(300.0, gt=0, le=86400)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("bot_token", mode="before")
@@ -143,7 +159,9 @@ class CoreSettings(BaseSettings):
             raise PydanticCustomError("missing", "Field required")
         return value.strip() if isinstance(value, str) else value
 
-    @field_validator("webhook_url", "public_base_url", "supabase_url", "catalog_path", mode="before")
+    @field_validator(
+        "webhook_url", "public_base_url", "supabase_url", "catalog_path", "moderation_file", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -234,6 +252,21 @@ class CoreSettings(BaseSettings):
         if info.data.get("webhook_url") is not None and value is None:
             raise ValueError("is required with WEBHOOK_URL, so that forged updates are rejected")
         return value
+
+    @field_validator("moderation_file")
+    @classmethod
+    def _moderation_list_loads(cls, value: Path | None) -> Path | None:
+        """A list that cannot be used stops the start (status 2), rather than let every prompt through."""
+        if value is not None:
+            ModerationRules.load(value)
+        return value
+
+    @model_validator(mode="after")
+    def _moderation_api_needs_a_key(self) -> CoreSettings:
+        """OPENAI_API_KEY is a provider's setting, added by `Settings`: checked once every field is read."""
+        if self.moderation_api and getattr(self, "openai_api_key", None) is None:
+            raise ValueError("MODERATION_API=true needs OPENAI_API_KEY (the moderation API is OpenAI's)")
+        return self
 
     # derived values
 

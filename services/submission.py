@@ -1,5 +1,7 @@
 """Submit a queued generation to its model's best route, failing over to the next route on reasons that
-are not the user's content; the user's uploads are read back from the media store and re-checked.
+are not the user's content; the user's uploads are read back from the media store and re-checked. Which
+route is best, and which next, is the routing policy's choice over the routes' health (services/routing.py),
+which every create's answer feeds.
 
 One paid generation makes at most one paid provider task: every create is recorded before it is sent,
 and a create that may have reached the provider without a certain answer is looked up, not sent again.
@@ -28,6 +30,7 @@ from services.providers.base import (
     VideoProvider,
 )
 from services.providers.registry import Providers, submit
+from services.routing import RouteHealth, order_routes
 from services.settings import Settings
 from services.video_request import ImageRef, VideoRequest
 from storage.errors import MediaTooLargeError
@@ -59,6 +62,7 @@ class Submission:
         generations: GenerationService,
         providers: Providers,
         settings: Settings,
+        routing: RouteHealth,
         clock: Clock = utcnow,
     ) -> None:
         self._store = store
@@ -66,11 +70,15 @@ class Submission:
         self._generations = generations
         self._providers = providers
         self._settings = settings
+        self._routing = routing
         self._clock = clock
 
     async def submit(self, generation: Generation) -> Accepted | None:
-        """Try the routes in priority order; None when the user cancelled while it was being submitted.
-        Each route is sent the request without the options it does not take (`VideoRequest.for_route`).
+        """Try the routes in the routing policy's order; None when the user cancelled while it was being
+        submitted. Each route is sent the request without the options it does not take
+        (`VideoRequest.for_route`). The next route is chosen when the one before has answered, so the
+        failover order follows the policy and what the routes did meanwhile; choosing it claims a cooled
+        route's one try at once, so two generations submitted together cannot both take it.
 
         Each create is recorded (`begin_submit`) before it is sent, and one whose outcome is uncertain is
         never sent again nor to another route: it is looked up (`_look_up`). A generation found queued with
@@ -84,13 +92,17 @@ class Submission:
         if offer is None:
             raise Failure("model_unavailable")
         source = await self._source(generation, request)
-        routes = _routes(offer, request, source, skip=generation.failover_from)
-        if not routes:
+        remaining = _routes(offer, request, source, skip=generation.failover_from)
+        if not remaining:
             raise Failure("no_route")
         images = await self._images(request)
         last: ProviderError | None = None
         transient = False
-        for route in routes:
+        policy = self._settings.routing_policy
+        while remaining:
+            route = order_routes(policy, remaining, request, self._routing)[0]
+            remaining.remove(route)
+            self._routing.attempt(route)
             adapter = self._providers.for_route(route)
             job = SubmitJob(
                 request=request.for_route(route),
@@ -110,6 +122,7 @@ class Submission:
                 provider_model_id=job.provider_model_id,
             )
             if started is None:  # cancelled by the user meanwhile
+                self._routing.released(route)
                 return None
             try:
                 submitted = await submit(adapter, job)
@@ -123,8 +136,13 @@ class Submission:
                 )
                 return await self._look_up(started, adapter, job, error.message)
             except ContentPolicyError as error:
+                self._routing.released(route)
                 raise Failure("content_policy", error.message) from None
             except ProviderError as error:
+                if error.failover:
+                    self._routing.failed(route)
+                else:  # rate limited, or the request itself: nothing against the route
+                    self._routing.released(route)
                 if not error.failover and error.kind not in TRANSIENT:
                     raise Failure("invalid_request", error.message) from None
                 await self._generations.end_submit(generation.id, request_id=job.request_id)
@@ -176,6 +194,7 @@ class Submission:
             provider_result=result.url if result is not None and result.url else None,
         )
         if running is None:  # cancelled by the user while we were submitting
+            self._routing.released(job.route)
             await stop_task(adapter, submitted.task_id)
             return None
         return Accepted(running, adapter, status)
@@ -204,7 +223,18 @@ class Submission:
     ) -> Accepted | None:
         """Settle an uncertain create: adopt the task the provider has for it. Where the API cannot be
         asked, or it still knows no such task after LOOKUP_GRACE_SECONDS, or the hard timeout comes first,
-        refund with an "uncertain submit" record (a second create could be a second paid task)."""
+        refund with an "uncertain submit" record (a second create could be a second paid task), which
+        counts against the route: it left a create without an answer."""
+        try:
+            return await self._find(generation, adapter, job, reason)
+        except Failure:
+            self._routing.failed(job.route)
+            raise
+
+    async def _find(
+        self, generation: Generation, adapter: VideoProvider, job: SubmitJob, reason: str
+    ) -> Accepted | None:
+        """The look-up itself: the task found, RetryLater while it may still appear, else Failure."""
         if not adapter.finds_submitted:
             raise Failure("uncertain_submit", f"{job.route.provider} has no look-up: {reason}")
         assert generation.submit_started_at is not None

@@ -2,10 +2,10 @@
 
 `UserStore` (users), `LedgerStore` (wallet, ledger and Stars payments), `GenerationStore` (generations
 and the poller's work queue), `ReportStore` (figures for the admin), `OutboxStore` (notices owed after
-money changes, video uploads begun) and `InboxStore` (payment updates kept until handled) let each
-service name only what it uses (`AccountStore` is users and ledger together, as Python has no
-intersection types); `Store` is all of them plus `close()`, what both backends implement and the
-composition root holds.
+money changes, video uploads begun), `InboxStore` (payment updates kept until handled) and
+`ModerationStore` (bans and the moderation audit trail) let each service name only what it uses
+(`AccountStore` is users and ledger together, as Python has no intersection types); `Store` is all of
+them plus `close()`, what both backends implement and the composition root holds.
 
 Each money or lifecycle method is one atomic operation in the backend, so a crash or a second replica
 can never leave a debit without its generation, a refund without its status, or a payment counted twice.
@@ -19,13 +19,16 @@ from datetime import datetime
 from typing import Any
 
 from storage.records import (
+    BanOutcome,
     CreateOutcome,
     Generation,
     GenerationStatus,
     LedgerEntry,
     LedgerOutcome,
+    ModerationEvent,
     NewGeneration,
     NewLedgerEntry,
+    NewModerationEvent,
     NewPayment,
     Notice,
     NoticeOutcome,
@@ -357,7 +360,30 @@ class InboxStore(ABC):
         """Kept updates whose handler never finished (a kill, a failure), oldest first."""
 
 
-class Store(AccountStore, GenerationStore, ReportStore, StateStore, OutboxStore, InboxStore):
+class ModerationStore(UserStore):
+    """Admins' bans and the moderation audit trail (refused prompts, bans and their lifting), beside the
+    users they are about (a ban is read from the user)."""
+
+    @abstractmethod
+    async def record_moderation_event(self, event: NewModerationEvent) -> ModerationEvent:
+        """Append one audit entry; UnknownUserError for a user who does not exist."""
+
+    @abstractmethod
+    async def list_moderation_events(
+        self, *, limit: int, before: int | None = None, user_id: int | None = None
+    ) -> list[ModerationEvent]:
+        """Newest first; `before` is the id of the last entry of the current page (the next, older
+        page starts below it); `user_id` keeps only that user's entries."""
+
+    @abstractmethod
+    async def set_user_banned(
+        self, user_id: int, *, banned: bool, reason: str | None, admin_id: int, now: datetime
+    ) -> BanOutcome | None:
+        """Ban or lift the ban, with its audit entry (category "block" or "unblock"), in one step; a
+        user already so is returned unchanged and nothing is written. None for an unknown user."""
+
+
+class Store(AccountStore, GenerationStore, ReportStore, StateStore, OutboxStore, InboxStore, ModerationStore):
     """Every port of one backend (SQLite or Supabase), and the connection behind them."""
 
     @abstractmethod

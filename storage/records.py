@@ -45,8 +45,13 @@ class User:
     username: str | None
     language: str | None
     balance: int
+    #: The user blocked the bot: messages to them cannot be delivered (not an admin's ban).
     blocked: bool
     created_at: datetime
+    #: An admin blocked the user (/block): their orders are refused before any charge.
+    banned: bool = False
+    banned_reason: str | None = None
+    banned_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,3 +332,47 @@ class ReceivedUpdate:
 
     update_id: int
     body: dict[str, Any]
+
+
+class ModerationSource(StrEnum):
+    """Who refused: the word list, the moderation API, or an admin's /block or /unblock."""
+
+    LIST = "list"
+    API = "api"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class NewModerationEvent:
+    """One entry of the moderation audit trail: a refused prompt (`excerpt`, at most 200 characters) or a
+    ban change. `category` is a rule category ("sexual", ...), "unchecked" (the API could not be asked
+    and fails closed), or "block"/"unblock"; `reason` is what matched, for the admins' eyes only."""
+
+    user_id: int
+    source: ModerationSource
+    category: str
+    created_at: datetime
+    reason: str | None = None
+    excerpt: str | None = None
+    admin_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationEvent:
+    id: int
+    user_id: int
+    source: ModerationSource
+    category: str
+    created_at: datetime
+    reason: str | None
+    excerpt: str | None
+    admin_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BanOutcome:
+    """The user after /block or /unblock; `changed` is False when they already were so (nothing was
+    written, not even an audit entry)."""
+
+    user: User
+    changed: bool

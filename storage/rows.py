@@ -20,6 +20,8 @@ from storage.records import (
     GenerationStatus,
     LedgerEntry,
     LedgerKind,
+    ModerationEvent,
+    ModerationSource,
     Notice,
     NoticeKind,
     Payment,
@@ -78,6 +80,9 @@ class RowMapper:
             balance=int(row["balance"]),
             blocked=bool(row["blocked"]),
             created_at=parse_ts(row["created_at"]),
+            banned=bool(row["banned"]),
+            banned_reason=row["banned_reason"],
+            banned_at=parse_optional_ts(row["banned_at"]),
         )
 
     def entry(self, row: Row) -> LedgerEntry:
@@ -159,6 +164,19 @@ class RowMapper:
             charge_id=row["charge_id"],
             created_at=parse_ts(row["created_at"]),
             attempts=int(row["attempts"]),
+        )
+
+    def moderation_event(self, row: Row) -> ModerationEvent:
+        admin_id = row["admin_id"]
+        return ModerationEvent(
+            id=int(row["id"]),
+            user_id=int(row["user_id"]),
+            source=ModerationSource(row["source"]),
+            category=row["category"],
+            created_at=parse_ts(row["created_at"]),
+            reason=row["reason"],
+            excerpt=row["excerpt"],
+            admin_id=None if admin_id is None else int(admin_id),
         )
 
     def received_update(self, row: Row) -> ReceivedUpdate:

@@ -32,6 +32,7 @@ from storage.records import (
     REFUNDED_STATUSES,
     AlreadyApplied,
     Applied,
+    BanOutcome,
     CreateOutcome,
     Generation,
     GenerationCreated,
@@ -40,8 +41,11 @@ from storage.records import (
     LedgerEntry,
     LedgerKind,
     LedgerOutcome,
+    ModerationEvent,
+    ModerationSource,
     NewGeneration,
     NewLedgerEntry,
+    NewModerationEvent,
     NewPayment,
     Notice,
     NoticeOutcome,
@@ -836,9 +840,85 @@ class SqliteStore(Store):
             )
         return [_rows.received_update(r) for r in rows]
 
+    # moderation: bans and the audit trail
+
+    async def record_moderation_event(self, event: NewModerationEvent) -> ModerationEvent:
+        def record(db: sqlite3.Connection) -> ModerationEvent:
+            if _fetch_one(db, "SELECT 1 FROM users WHERE id = ?", (event.user_id,)) is None:
+                raise UnknownUserError(event.user_id)
+            return _insert_moderation_event(db, event)
+
+        return await self._tx(record)
+
+    async def list_moderation_events(
+        self, *, limit: int, before: int | None = None, user_id: int | None = None
+    ) -> list[ModerationEvent]:
+        async with self._read() as db:
+            rows = await self._all(
+                db,
+                """SELECT * FROM moderation_events
+                   WHERE (:user_id IS NULL OR user_id = :user_id) AND (:before IS NULL OR id < :before)
+                   ORDER BY id DESC LIMIT :limit""",
+                {"user_id": user_id, "before": before, "limit": limit},
+            )
+        return [_rows.moderation_event(r) for r in rows]
+
+    async def set_user_banned(
+        self, user_id: int, *, banned: bool, reason: str | None, admin_id: int, now: datetime
+    ) -> BanOutcome | None:
+        stamp = ts(now)
+
+        def change(db: sqlite3.Connection) -> BanOutcome | None:
+            row = _fetch_one(db, "SELECT * FROM users WHERE id = ?", (user_id,))
+            if row is None:
+                return None
+            if bool(row["banned"]) == banned:
+                return BanOutcome(_rows.user(row), changed=False)
+            updated = _fetch_one(
+                db,
+                """UPDATE users SET banned = ?, banned_reason = ?, banned_at = ?, updated_at = ?
+                   WHERE id = ? RETURNING *""",
+                (int(banned), reason if banned else None, stamp if banned else None, stamp, user_id),
+            )
+            assert updated is not None
+            _insert_moderation_event(
+                db,
+                NewModerationEvent(
+                    user_id=user_id,
+                    source=ModerationSource.ADMIN,
+                    category="block" if banned else "unblock",
+                    created_at=now,
+                    reason=reason,
+                    admin_id=admin_id,
+                ),
+            )
+            return BanOutcome(_rows.user(updated), changed=True)
+
+        return await self._tx(change)
+
 
 #: Databases private to their connection, where a second connection would see another one.
 _PRIVATE_DATABASES = frozenset({":memory:", ""})
+
+
+def _insert_moderation_event(db: sqlite3.Connection, event: NewModerationEvent) -> ModerationEvent:
+    row = _fetch_one(
+        db,
+        """INSERT INTO moderation_events
+               (user_id, created_at, source, category, reason, excerpt, admin_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+        (
+            event.user_id,
+            ts(event.created_at),
+            event.source.value,
+            event.category,
+            event.reason,
+            event.excerpt,
+            event.admin_id,
+        ),
+    )
+    assert row is not None
+    return _rows.moderation_event(row)
 
 
 def _ensure_user(

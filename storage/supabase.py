@@ -47,6 +47,7 @@ from storage.records import (
     REFUNDED_STATUSES,
     AlreadyApplied,
     Applied,
+    BanOutcome,
     CreateOutcome,
     Generation,
     GenerationCreated,
@@ -54,8 +55,10 @@ from storage.records import (
     InsufficientFunds,
     LedgerEntry,
     LedgerOutcome,
+    ModerationEvent,
     NewGeneration,
     NewLedgerEntry,
+    NewModerationEvent,
     NewPayment,
     Notice,
     NoticeOutcome,
@@ -704,6 +707,46 @@ class SupabaseStore(Store):
     async def pending_updates(self, *, limit: int) -> list[ReceivedUpdate]:
         rows = await self._rpc("pending_updates", {"p_limit": limit})
         return [_rows.received_update(r) for r in rows]
+
+    # moderation: bans and the audit trail (migration 20261203000500)
+
+    async def record_moderation_event(self, event: NewModerationEvent) -> ModerationEvent:
+        data = await self._rpc(
+            "record_moderation_event",
+            {
+                "p_user_id": event.user_id,
+                "p_source": event.source.value,
+                "p_category": event.category,
+                "p_created_at": ts(event.created_at),
+                "p_reason": event.reason,
+                "p_excerpt": event.excerpt,
+                "p_admin_id": event.admin_id,
+            },
+        )
+        return _rows.moderation_event(data)
+
+    async def list_moderation_events(
+        self, *, limit: int, before: int | None = None, user_id: int | None = None
+    ) -> list[ModerationEvent]:
+        rows = await self._rpc(
+            "list_moderation_events", {"p_limit": limit, "p_before": before, "p_user_id": user_id}
+        )
+        return [_rows.moderation_event(r) for r in rows]
+
+    async def set_user_banned(
+        self, user_id: int, *, banned: bool, reason: str | None, admin_id: int, now: datetime
+    ) -> BanOutcome | None:
+        data = await self._rpc(
+            "set_user_banned",
+            {
+                "p_user_id": user_id,
+                "p_banned": banned,
+                "p_reason": reason,
+                "p_admin_id": admin_id,
+                "p_now": ts(now),
+            },
+        )
+        return None if data is None else BanOutcome(_rows.user(data["user"]), changed=bool(data["changed"]))
 
 
 class SupabaseMediaStore(MediaStore):

@@ -1,4 +1,5 @@
-"""Admin commands: /topup, /deduct, /user, /refund, /stats, for the ids in ADMIN_IDS only.
+"""Admin commands: /topup, /deduct, /user, /refund, /stats, /audit, /block, /unblock, for the ids in
+ADMIN_IDS only.
 
 For anyone else these handlers simply do not match, so the command falls through to the fallback
 router and gets the same "unknown command" answer as any other unknown command.
@@ -14,23 +15,37 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import Message
 
+from bot.delivery import format_elapsed
 from bot.formatting import TEXT_LIMIT, when
 from bot.handlers.filters import FROM_USER
 from bot.i18n import Texts, Translator
 from bot.stars import TelegramStars
 from services.admin import AdminReports
 from services.generations import GenerationService
+from services.moderation import Moderation
 from services.payments import PayerUnknown, Payments, RefundedUntracked, RefundRejected
+from services.routing import RouteHealth, RouteReport
 from services.settings import Settings
 from services.stats import Margin, by_model, by_status, credit_value_usd, margins, provider_cost
 from services.users import MAX_USER_ID, Users, user_ref, whole_number
 from services.wallet import Wallet
-from storage.records import AlreadyApplied, Applied, Generation, Payment, Stats, User
+from storage.records import (
+    AlreadyApplied,
+    Applied,
+    Generation,
+    ModerationEvent,
+    ModerationSource,
+    Payment,
+    Stats,
+    User,
+)
 
 REASON_LIMIT = 200
 MAX_ADJUSTMENT = 10_000_000
 RECENT = 10
 MODELS_SHOWN = 15
+#: Audit entries /audit reads; it shows as many of them as one message holds.
+AUDIT_SHOWN = 30
 
 
 class IsAdmin(Filter):
@@ -199,8 +214,15 @@ async def refund(
 
 
 async def stats(
-    message: Message, admin: AdminReports, generations: GenerationService, t: Texts, settings: Settings
+    message: Message,
+    admin: AdminReports,
+    generations: GenerationService,
+    t: Texts,
+    settings: Settings,
+    routing: RouteHealth | None = None,
 ) -> None:
+    """Both periods' figures; then, with the routes' health (the container's `routing`), how each route
+    fares now: health is not per period, so it comes once, under the last one."""
     now = datetime.now(UTC)
     periods = (("admin-stats-day", timedelta(hours=24)), ("admin-stats-month", timedelta(days=30)))
     credit_usd = credit_value_usd(((p.credits, p.stars) for p in settings.stars_packs), settings.star_usd)
@@ -208,7 +230,10 @@ async def stats(
         render_stats(await admin.stats(since=now - span), title, t, generations, credit_usd)
         for title, span in periods
     ]
-    await message.answer("\n\n".join(blocks)[:TEXT_LIMIT])
+    text = "\n\n".join(blocks)
+    if routing is not None:
+        text += "\n" + render_health(routing, t)
+    await message.answer(text[:TEXT_LIMIT])
 
 
 def render_stats(
@@ -267,6 +292,126 @@ def margin_line(margin: Margin, t: Texts, generations: GenerationService) -> str
     )
 
 
+def render_health(routing: RouteHealth, t: Texts) -> str:
+    """Each route this process has tried: its share of videos and median time to one over the window,
+    and whether it is cooling down (and until when) or being tried again after its cool-down."""
+    reports = routing.report()
+    lines = [t("admin-stats-health", window=routing.window)]
+    lines += [route_line(r, t) for r in reports] if reports else [t("admin-stats-health-none")]
+    return "\n".join(lines)
+
+
+def route_line(report: RouteReport, t: Texts) -> str:
+    share = report.success_share
+    median = report.median_seconds
+    until = report.cooling_until
+    return t(
+        "admin-stats-route",
+        provider=report.provider,
+        route=report.model_id,
+        videos=report.videos,
+        outcomes=report.outcomes,
+        share="—" if share is None else f"{share * 100:.0f}",
+        median="—" if median is None else format_elapsed(timedelta(seconds=median)),
+        state="cooling" if until is not None else "retrying" if report.retrying else "ok",
+        until="" if until is None else when(until),
+    )
+
+
+# ------------------------------------------------------------------ /audit, /block, /unblock
+
+
+async def audit(
+    message: Message, command: CommandObject, users: Users, moderation: Moderation, t: Texts
+) -> None:
+    """The moderation audit trail, newest first (everyone's, or one user's), as much as one message holds:
+    refused prompts (the list or the API, the category, what matched, the prompt's start) and bans."""
+    text = (command.args or "").strip()
+    user = None
+    if text:
+        user = await _named_user(message, text, users, t, usage="admin-audit-usage")
+        if user is None:
+            return
+    events = await moderation.events(limit=AUDIT_SHOWN + 1, user_id=None if user is None else user.id)
+    if not events:
+        await message.answer(t("admin-audit-empty"))
+        return
+    lines = [t("admin-audit-title-user", user=label(user)) if user else t("admin-audit-title")]
+    more = t("admin-audit-more")
+    room = TEXT_LIMIT - len(lines[0]) - len(more) - 1
+    for event in events[:AUDIT_SHOWN]:
+        line = audit_line(event, t)
+        room -= len(line) + 1
+        if room < 0:
+            break
+        lines.append(line)
+    if len(lines) - 1 < len(events):
+        lines.append(more)
+    await message.answer("\n".join(lines))
+
+
+def audit_line(event: ModerationEvent, t: Texts) -> str:
+    date, user = when(event.created_at), str(event.user_id)
+    if event.source is ModerationSource.ADMIN:
+        key = "admin-audit-block" if event.category == "block" else "admin-audit-unblock"
+        line = t(key, date=date, user=user, admin=str(event.admin_id))
+        return line + (" · " + t("admin-notify-reason", reason=event.reason) if event.reason else "")
+    return t(
+        "admin-audit-refusal",
+        date=date,
+        user=user,
+        source=event.source.value,
+        category=event.category,
+        reason=event.reason or "",
+        prompt=event.excerpt or "",
+    )
+
+
+async def block(
+    message: Message, command: CommandObject, users: Users, moderation: Moderation, t: Texts
+) -> None:
+    """Refuse the user's orders before any charge, from now on; their balance and running generations are
+    left alone. Blocking twice changes nothing."""
+    assert message.from_user is not None
+    parts = (command.args or "").split(maxsplit=1)
+    user = await _named_user(message, parts[0] if parts else "", users, t, usage="admin-block-usage")
+    if user is None:
+        return
+    reason = parts[1][:REASON_LIMIT] if len(parts) > 1 else None
+    outcome = await moderation.block(user.id, admin_id=message.from_user.id, reason=reason)
+    if outcome is None:
+        await message.answer(t("admin-user-not-found", ref=parts[0]))
+        return
+    key = "admin-block-done" if outcome.changed else "admin-block-already"
+    await message.answer(t(key, user=label(outcome.user), id=str(outcome.user.id)))
+
+
+async def unblock(
+    message: Message, command: CommandObject, users: Users, moderation: Moderation, t: Texts
+) -> None:
+    assert message.from_user is not None
+    parts = (command.args or "").split()
+    named = parts[0] if len(parts) == 1 else ""
+    user = await _named_user(message, named, users, t, usage="admin-unblock-usage")
+    if user is None:
+        return
+    outcome = await moderation.unblock(user.id, admin_id=message.from_user.id)
+    if outcome is None:
+        await message.answer(t("admin-user-not-found", ref=named))
+        return
+    key = "admin-unblock-done" if outcome.changed else "admin-unblock-already"
+    await message.answer(t(key, user=label(outcome.user)))
+
+
+async def _named_user(message: Message, text: str, users: Users, t: Texts, *, usage: str) -> User | None:
+    """The user an admin's argument names; None after answering with the usage or "no such user"."""
+    ref = user_ref(text)
+    user = None if ref is None else await users.find(ref)
+    if user is None:
+        await message.answer(t(usage if ref is None else "admin-user-not-found", ref=text))
+    return user
+
+
 def build_router() -> Router:
     router = Router(name="admin")
     router.message.filter(FROM_USER, IsAdmin())
@@ -274,4 +419,7 @@ def build_router() -> Router:
     router.message.register(show_user, Command("user"))
     router.message.register(refund, Command("refund"))
     router.message.register(stats, Command("stats"))
+    router.message.register(audit, Command("audit"))
+    router.message.register(block, Command("block"))
+    router.message.register(unblock, Command("unblock"))
     return router

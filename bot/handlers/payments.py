@@ -17,7 +17,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import BuyPack, alert
 from bot.handlers.filters import FROM_USER, Magic
-from bot.handlers.wizard import close_wizard, refusal
+from bot.handlers.wizard import close_wizard, confirm_orders, refusal
 from bot.i18n import Texts
 from bot.notices import replace_or_send
 from bot.wizard.orders import StarsOrders
@@ -32,6 +32,7 @@ from services.payments import (
     Payments,
     StarsPayment,
     UnknownPayload,
+    VariantsOrdered,
     pack_payload,
 )
 from services.settings import Settings, StarsPack
@@ -106,7 +107,7 @@ async def successful_payment(
         chat_id=message.chat.id,
         orders=StarsOrders(state, message.from_user.id),
     )
-    if isinstance(outcome, GenerationOrdered | GenerationNotOrdered):
+    if isinstance(outcome, GenerationOrdered | GenerationNotOrdered | VariantsOrdered):
         await close_wizard(state, bot, chat_id=message.chat.id, draft_id=outcome.draft_id)
     if isinstance(outcome, UnknownPayload):  # nothing was credited: no notice is owed
         await message.answer(view.t("payment-unknown", charge=outcome.charge_id))
@@ -119,10 +120,21 @@ async def successful_payment(
         await notices.send_now(notice_key(NoticeKind.ORDER, outcome.generation.id), tell)
         await notices.settle(purchase)
         return
+    if isinstance(outcome, VariantsOrdered) and outcome.generations:  # one message for the credit and all
+        tell = partial(replace_or_send, bot, message.chat.id, None, variants_text(view, outcome))
+        await confirm_orders(notices, outcome.generations, tell)
+        await notices.settle(purchase)
+        return
     if isinstance(outcome, PackCredited):
         text = view.t("payment-credited", credits=outcome.credits, balance=outcome.balance)
     elif isinstance(outcome, OrderGone):
         text = view.t("payment-generation-kept", credits=outcome.credits, balance=outcome.balance)
+    elif isinstance(outcome, VariantsOrdered):  # none placed
+        assert outcome.reason is not None
+        reason = refusal(view, outcome.reason, outcome.count)
+        text = view.t(
+            "payment-variants-not-started", credits=outcome.credits, balance=outcome.balance, reason=reason
+        )
     elif isinstance(outcome, GenerationNotOrdered):
         reason = refusal(view, outcome.reason)
         text = view.t(
@@ -131,6 +143,23 @@ async def successful_payment(
     else:  # Redelivered: the first delivery told the user (or left it to the notice job)
         return
     await notices.send_now(purchase, partial(replace_or_send, bot, message.chat.id, None, text))
+
+
+def variants_text(view: View, outcome: VariantsOrdered) -> str:
+    """The credit and the variants it ordered: all of them, or how many and why not the rest."""
+    if outcome.reason is None:
+        return view.t(
+            "payment-variants-started", credits=outcome.credits, count=outcome.count, balance=outcome.balance
+        )
+    placed = len(outcome.generations)
+    return view.t(
+        "payment-variants-partial",
+        credits=outcome.credits,
+        placed=placed,
+        count=outcome.count,
+        balance=outcome.balance,
+        reason=refusal(view, outcome.reason, outcome.count - placed),
+    )
 
 
 async def paysupport(message: Message, t: Texts) -> None:

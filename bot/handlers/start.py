@@ -36,9 +36,10 @@ def main_menu(t: Texts) -> InlineKeyboardMarkup:
 
 async def start(message: Message, user: User, t: Texts) -> None:
     assert message.from_user is not None
-    await message.answer(
-        t("start-welcome", name=message.from_user.first_name, balance=user.balance), reply_markup=main_menu(t)
-    )
+    text = t("start-welcome", name=message.from_user.first_name, balance=user.balance)
+    if user.banned:  # blocked by an admin (/block): /start still answers, and says so
+        text += "\n\n" + t("moderation-banned")
+    await message.answer(text, reply_markup=main_menu(t))
 
 
 async def balance(message: Message, user: User, wallet: Wallet, t: Texts) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -43,6 +44,7 @@ from bot.wizard.draft import (
     option_on,
     parse_option,
     parse_setting,
+    parse_variants,
     preset_values,
     settings_problems,
     step_done,
@@ -61,7 +63,8 @@ from services.notices import Notices
 from services.payments import CURRENCY
 from services.uploads import Uploads
 from services.validation import SEED_MAX, negative_prompt_max, parse_seed
-from storage.records import GenerationCreated, InsufficientFunds, NoticeKind, notice_key
+from services.video_request import VideoRequest
+from storage.records import Generation, GenerationCreated, InsufficientFunds, NoticeKind, notice_key
 
 #: Telegram's limits for an invoice's title and description.
 TITLE_MAX, DESCRIPTION_MAX = 32, 255
@@ -174,6 +177,12 @@ async def pick(
         await show_here(screen, state, view, draft.model_copy(update={"values": values}), "settings")
     elif field == "option" and step == "summary" and offer is not None:
         await pick_option(callback_answer, view, draft, offer, raw, state, screen)
+    elif field == "variants" and step == "summary" and offer is not None:
+        count = parse_variants(raw, view.settings.max_active_generations)
+        if count is None:
+            callback_answer.text = unavailable
+            return
+        await show_here(screen, state, view, draft.model_copy(update={"variants": count}), "summary")
     elif field == "seed" and raw == "random" and step == "seed":
         values = {k: v for k, v in draft.values.items() if k != "seed"}
         await show_here(screen, state, view, draft.model_copy(update={"values": values}), "summary")
@@ -262,11 +271,14 @@ async def pay_with_credits(
     if step != "summary" or request is None:
         callback_answer.text = view.t("wizard-option-unavailable")
         return
+    key = wizard_request_key(query.from_user.id, draft.id, screen.message_id)
+    if draft.variants > 1:
+        await pay_variants(
+            state, bot, view, notices, draft, request, screen, user_id=query.from_user.id, key=key
+        )
+        return
     result = await view.generations.create(
-        user_id=query.from_user.id,
-        chat_id=screen.chat.id,
-        request=request,
-        request_key=wizard_request_key(query.from_user.id, draft.id, screen.message_id),
+        user_id=query.from_user.id, chat_id=screen.chat.id, request=request, request_key=key
     )
     if isinstance(result, GenerationCreated):
         await state.clear()
@@ -282,15 +294,85 @@ async def pay_with_credits(
     await show_here(screen, state, view, draft, "summary", notice)
 
 
-def refusal(view: View, result: InsufficientFunds | Invalid | LimitReached) -> str:
-    """Why an order was not placed, in the user's words."""
+def refusal(view: View, result: InsufficientFunds | Invalid | LimitReached, count: int = 1) -> str:
+    """Why an order (of `count` videos) was not placed, in the user's words."""
     if isinstance(result, InsufficientFunds):
         return view.t(
             "insufficient-funds", price=result.required, balance=result.balance, shortfall=result.shortfall
         )
+    if isinstance(result, LimitReached) and count > 1:
+        return view.t(f"wizard-variants-limit-{result.kind}", limit=result.limit, count=count)
     if isinstance(result, LimitReached):
         return view.t(f"wizard-limit-{result.kind}", limit=result.limit)
     return view.problems(result.problems)
+
+
+async def pay_variants(
+    state: FSMContext,
+    bot: Bot,
+    view: View,
+    notices: Notices,
+    draft: Draft,
+    request: VideoRequest,
+    screen: Message,
+    *,
+    user_id: int,
+    key: str,
+) -> None:
+    """The summary's variants (GenerationService.create_variants): one message in place of the summary
+    confirms them all, or says how many were placed and why not the rest; a refusal before any is
+    shown on the summary, like a single order's."""
+    count = draft.variants
+    results = await view.generations.create_variants(
+        user_id=user_id, chat_id=screen.chat.id, request=request, count=count, request_key=key
+    )
+    placed = [r for r in results if isinstance(r, GenerationCreated)]
+    reason = next((r for r in results if not isinstance(r, GenerationCreated)), None)
+    if not placed:
+        assert reason is not None
+        notice = refusal(view, reason, count)
+        if isinstance(reason, InsufficientFunds):
+            notice += "\n" + view.t("wizard-variants-stars-hint")
+        await show_here(screen, state, view, draft, "summary", notice)
+        return
+    await state.clear()
+    generations = [r.generation for r in placed]
+    spent = sum(g.cost for g in generations)
+    model = view.generations.model_name(request.model)
+    balance = placed[-1].balance
+    if reason is None:
+        price = generations[0].cost
+        text = view.t(
+            "wizard-variants-started", count=count, model=model, price=price, total=spent, balance=balance
+        )
+    else:
+        text = view.t(
+            "wizard-variants-partial",
+            placed=len(placed),
+            count=count,
+            model=model,
+            total=spent,
+            balance=balance,
+            reason=refusal(view, reason, count - len(placed)),
+        )
+    confirm = partial(replace_or_send, bot, screen.chat.id, screen.message_id, text)
+    await confirm_orders(notices, generations, confirm)
+
+
+async def confirm_orders(
+    notices: Notices, generations: list[Generation], send: Callable[[], Awaitable[None]]
+) -> None:
+    """One message tells several orders (variants): it goes out as the first one's notice, and the
+    others' are settled once it did; if it cannot go out, the notice job tells each on its own. The
+    second of two taps finds them told already."""
+    first, *others = generations
+
+    async def tell() -> None:
+        await send()
+        for other in others:
+            await notices.settle(notice_key(NoticeKind.ORDER, other.id))
+
+    await notices.send_now(notice_key(NoticeKind.ORDER, first.id), tell)
 
 
 async def pay_with_stars(
@@ -303,25 +385,35 @@ async def pay_with_stars(
     step: Step,
     screen: Message,
 ) -> None:
-    """An invoice for exactly this generation's price; the order is a snapshot, so later changes to the
-    draft cannot change what a paid invoice buys."""
+    """An invoice for exactly this generation's price (for variants, their total in one invoice); the
+    order is a snapshot, so later changes to the draft cannot change what a paid invoice buys. A ban or
+    a refused prompt is said before any invoice, so nobody pays Stars for an order that would be refused."""
     generations = view.generations
     request = draft.request()
     price = None if request is None or generations.check(request) else generations.price(request)
-    stars = None if price is None else view.stars(price)
+    count = draft.variants
+    stars = None if price is None else view.stars(price * count)
     if step != "summary" or request is None or price is None or stars is None or stars > MAX_INVOICE_STARS:
         callback_answer.text = view.t("wizard-option-unavailable")
         return
+    refused = await generations.screen(query.from_user.id, request)
+    if refused:
+        await show_here(screen, state, view, draft, "summary", view.problems(refused))
+        return
+    total = price * count
     order = await StarsOrders(state, query.from_user.id).add(
-        credits=price, stars=stars, request=request.model_dump(mode="json"), draft_id=draft.id
+        credits=total, stars=stars, request=request.model_dump(mode="json"), draft_id=draft.id, count=count
     )
-    title = view.t("invoice-generation-title", credits=price)[:TITLE_MAX]
-    description = view.t(
-        "invoice-generation-description",
-        model=generations.model_name(request.model),
-        credits=price,
-        stars=stars,
-    )
+    model = generations.model_name(request.model)
+    if count == 1:
+        title = view.t("invoice-generation-title", credits=total)
+        description = view.t("invoice-generation-description", model=model, credits=total, stars=stars)
+    else:  # one invoice for them all
+        title = view.t("invoice-variants-title", count=count, credits=total)
+        description = view.t(
+            "invoice-variants-description", count=count, model=model, credits=total, stars=stars
+        )
+    title = title[:TITLE_MAX]
     await bot.send_invoice(
         chat_id=screen.chat.id,
         title=title,

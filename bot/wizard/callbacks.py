@@ -7,7 +7,8 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class WizardPick(CallbackData, prefix="wz"):
-    """A choice on a step: `field` is model, mode, duration, aspect, resolution or audio; `value` an option.
+    """A choice on a step: `field` is model, mode, duration, aspect, resolution, audio, option, seed or
+    variants (the summary's count of videos); `value` the choice.
 
     Aspect ratios travel as "16x9" (":" separates callback fields). Checked against the catalog when pressed.
     """

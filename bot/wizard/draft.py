@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from services.catalog import OPTIONS, SOURCE_MODES, AvailableModel, Option, RuleField, VideoModel
+from services.generations import MAX_VARIANTS
 from services.validation import Problem
 from services.video_request import VideoRequest
 
@@ -50,6 +51,8 @@ class Draft(BaseModel):
     #: For an extend or remix: the provider that made the source video, the only one that can continue it.
     source_provider: str | None = None
     values: dict[str, Any] = Field(default_factory=dict)
+    #: How many videos of the request the summary orders (its "Variants" row), each paid on its own.
+    variants: int = 1
 
     @property
     def tag(self) -> str:
@@ -301,3 +304,14 @@ def settings_problems(draft: Draft, offer: AvailableModel) -> list[Problem]:
     if draft.mode is None or offer.makeable(choices(draft.values, offer.model)):
         return []
     return [Problem("error-no-route", {"model": offer.model.name})]
+
+
+def variant_choices(max_active: int) -> list[int]:
+    """The summary's "Variants" row: 1 to MAX_VARIANTS, but no more than may be in progress at once
+    (MAX_ACTIVE_GENERATIONS), since more could never all be placed."""
+    return list(range(1, min(MAX_VARIANTS, max_active) + 1))
+
+
+def parse_variants(raw: str, max_active: int) -> int | None:
+    """The offered variant count a (possibly forged) button names, or None."""
+    return next((count for count in variant_choices(max_active) if str(count) == raw), None)

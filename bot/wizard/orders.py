@@ -28,8 +28,11 @@ class StarsOrders:
         key = StorageKey(bot_id=state.key.bot_id, chat_id=user_id, user_id=user_id, destiny=DESTINY)
         self._orders = FSMContext(storage=state.storage, key=key)
 
-    async def add(self, *, credits: int, stars: int, request: dict[str, Any], draft_id: str) -> StarsOrder:
-        order = StarsOrder(uuid.uuid4().hex, credits, stars, request, draft_id)
+    async def add(
+        self, *, credits: int, stars: int, request: dict[str, Any], draft_id: str, count: int
+    ) -> StarsOrder:
+        """Keep an order for `count` videos of `request` (`credits` and `stars` are their total)."""
+        order = StarsOrder(uuid.uuid4().hex, credits, stars, request, draft_id, count)
         kept = (await self._orders.get_data()).get("orders", [])
         await self._orders.set_data({"orders": [*kept[-(KEEP - 1) :], asdict(order)]})
         return order

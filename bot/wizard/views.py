@@ -21,6 +21,7 @@ from bot.wizard.draft import (
     offered_options,
     setting_options,
     step_done,
+    variant_choices,
     wizard_modes,
 )
 from services.catalog import SOURCE_MODES, AvailableModel, Option
@@ -218,15 +219,39 @@ def _summary(view: View, draft: Draft, offer: AvailableModel, keyboard: InlineKe
     if problems or price is None:
         lines += ["", view.problems(problems)]
     else:
-        lines += ["", view.t("wizard-summary-price", price=price)]
-        pay = view.t("wizard-pay-credits", price=price)
+        count, total = draft.variants, price * draft.variants
+        lines += _variants(view, draft, keyboard)
+        if count == 1:
+            price_line = view.t("wizard-summary-price", price=price)
+        else:
+            price_line = view.t("wizard-summary-price-variants", price=price, count=count, total=total)
+        lines += ["", price_line]
+        pay = view.t("wizard-pay-credits", price=total)
         keyboard.row(InlineKeyboardButton(text=pay, callback_data=_go(draft, "pay")))
-        stars = view.stars(price)
+        stars = view.stars(total)
         if stars <= MAX_INVOICE_STARS:
             label = view.t("wizard-pay-stars", stars=stars)
             keyboard.row(InlineKeyboardButton(text=label, callback_data=_go(draft, "stars")))
     keyboard.row(InlineKeyboardButton(text=view.t("wizard-change"), callback_data=_go(draft, "change")))
     return "\n".join(lines)
+
+
+def _variants(view: View, draft: Draft, keyboard: InlineKeyboardBuilder) -> list[str]:
+    """The "Variants" row: how many videos of this request to order at once (none to choose when only
+    one may be in progress)."""
+    choices = variant_choices(view.settings.max_active_generations)
+    if len(choices) < 2:
+        return []
+    keyboard.row(
+        *(
+            InlineKeyboardButton(
+                text=_mark(str(count), count == draft.variants),
+                callback_data=_pick(draft, "variants", str(count)),
+            )
+            for count in choices
+        )
+    )
+    return [view.t("wizard-summary-variants", count=draft.variants)]
 
 
 def _dashed(option: Option) -> str:

@@ -126,7 +126,8 @@ async def test_command_lists_in_each_language_and_a_longer_one_for_admins(rig: R
     assert rig.telegram.my_commands(language_code="zh")[1]["description"] == "生成视频"
     admin = rig.telegram.my_commands(scope={"type": "chat", "chat_id": 77}, language_code="ru")
     assert [c["command"] for c in admin] == [*USER_COMMANDS, *ADMIN_COMMANDS]
-    assert admin[-1]["description"] == "Админ: статистика"
+    assert admin[-4]["description"] == "Админ: статистика"
+    assert admin[-1]["description"] == "Админ: снять запрет"
 
 
 async def test_webhook_mode_accepts_only_updates_with_the_secret(rig: Rig) -> None:

@@ -114,6 +114,33 @@ COUNTS: dict[tuple[str, str], str] = {
     ("wizard-started", "balance"): "credit",
     ("wizard-limit-active", "limit"): "video",
     ("wizard-limit-rate", "limit"): "video",
+    ("wizard-summary-price-variants", "price"): "credit",
+    ("wizard-summary-price-variants", "total"): "credit",
+    ("wizard-summary-price-variants", "count"): "video",
+    ("wizard-variants-started", "count"): "video",
+    ("wizard-variants-started", "price"): "credit",
+    ("wizard-variants-started", "total"): "credit",
+    ("wizard-variants-started", "balance"): "credit",
+    ("wizard-variants-partial", "count"): "video",
+    ("wizard-variants-partial", "total"): "credit",
+    ("wizard-variants-partial", "balance"): "credit",
+    ("wizard-variants-limit-active", "limit"): "video",
+    ("wizard-variants-limit-active", "count"): "video",
+    ("wizard-variants-limit-rate", "limit"): "video",
+    ("wizard-variants-limit-rate", "count"): "video",
+    ("invoice-variants-title", "count"): "video",
+    ("invoice-variants-title", "credits"): "credit",
+    ("invoice-variants-description", "count"): "video",
+    ("invoice-variants-description", "credits"): "credit",
+    ("invoice-variants-description", "stars"): "star",
+    ("payment-variants-started", "credits"): "credit",
+    ("payment-variants-started", "count"): "video",
+    ("payment-variants-started", "balance"): "credit",
+    ("payment-variants-partial", "credits"): "credit",
+    ("payment-variants-partial", "count"): "video",
+    ("payment-variants-partial", "balance"): "credit",
+    ("payment-variants-not-started", "credits"): "credit",
+    ("payment-variants-not-started", "balance"): "credit",
 }
 
 #: (message, variable) → a sample value, for numbers that are not followed by a noun that agrees with them.
@@ -136,12 +163,26 @@ NOT_COUNTS: dict[tuple[str, str], object] = {
     ("admin-stats-margin", "margin"): "4.75",
     ("admin-stats-margin", "share"): "38",
     ("admin-stats-margins", "credit_usd"): "0.0108",
+    ("admin-stats-health", "window"): 7,  # a label: "latest results kept per route: 20"
+    # "3 of 5 made a video": the noun follows neither number; the rest is text the handler formats
+    ("admin-stats-route", "videos"): 7,
+    ("admin-stats-route", "outcomes"): 7,
+    ("admin-stats-route", "provider"): "openai",
+    ("admin-stats-route", "route"): "sora-2",
+    ("admin-stats-route", "share"): "60",
+    ("admin-stats-route", "median"): "1:30",
+    ("admin-stats-route", "state"): "cooling",
+    ("admin-stats-route", "until"): "2026-11-22 12:05",
     ("buy-pack-button", "stars"): 7,
     ("admin-user-payment", "refunded"): "no",  # a yes/no flag
     ("admin-stats-welcome", "credits"): 7,  # a label: "Welcome credits: 50"
     ("error-reference-count", "count"): 7,  # a label: "(you sent: 5)"
     ("wizard-send-refs", "count"): 7,  # a label: "Received: 2."
     ("wizard-summary-images", "count"): 7,  # a label: "Images: 2"
+    ("wizard-summary-variants", "count"): 2,  # a label: "Variants: 2"
+    ("error-variants-count", "max"): 4,  # a bound: "from 1 to 4"
+    ("wizard-variants-partial", "placed"): 2,  # "2 of 3 videos": the noun follows $count
+    ("payment-variants-partial", "placed"): 2,
     ("library-entry", "number"): 7,  # a position in the list
     ("library-button-open", "number"): 7,
     ("progress-running", "progress"): 7,  # a percentage
@@ -154,6 +195,12 @@ NOT_COUNTS: dict[tuple[str, str], object] = {
     ("wizard-send-refs", "max_mb"): "10",
     ("video-link", "size_mb"): "60",
     ("video-no-link", "size_mb"): "60",
+    # moderation: codes that pick a phrase (a category, which prompt, which check) and an admin's user id
+    ("moderation-category", "category"): "sexual",
+    ("moderation-refused", "field"): "negative",
+    ("admin-audit-refusal", "source"): "api",
+    ("admin-audit-block", "admin"): "9001",
+    ("admin-audit-unblock", "admin"): "9001",
 }
 
 #: The words after the number: en (one, other); ru (one, few, many) in the case the sentence needs;

@@ -142,3 +142,30 @@ refund-notice = ⭐ Your payment of { $stars } { $stars ->
         [one] credit
        *[other] credits
     }.
+admin-stats-health = 🩺 Routes now, in this process (latest results kept per route: { $window }):
+admin-stats-health-none = • no results yet
+admin-stats-route = • { $provider } · { $route }: { $videos } of { $outcomes } made a video ({ $share } %), median time to a video { $median }{ $state ->
+        [cooling] , ❄️ cooling down until { $until } UTC
+        [retrying] , 🔁 cool-down over: being tried again
+       *[ok] {""}
+    }
+# Moderation: the audit trail (/audit) and bans (/block, /unblock).
+admin-audit-usage = Usage: /audit [user id or @username]
+admin-audit-title = 🛡 Moderation audit, newest first:
+admin-audit-title-user = 🛡 Moderation audit of { $user }, newest first:
+admin-audit-empty = 🛡 No moderation events.
+admin-audit-refusal = • { $date } · user { $user } · { $source ->
+        [api] moderation API
+       *[list] word list
+    } · { moderation-category }
+    { $reason }
+    “{ $prompt }”
+admin-audit-block = • { $date } · user { $user } · 🔒 blocked by { $admin }
+admin-audit-unblock = • { $date } · user { $user } · 🔓 unblocked by { $admin }
+admin-audit-more = … older events are not shown.
+admin-block-usage = Usage: /block <user id or @username> [reason]
+admin-unblock-usage = Usage: /unblock <user id or @username>
+admin-block-done = 🔒 { $user } is blocked: their orders are refused before any charge. Their balance and videos in progress are left as they are. /unblock { $id } undoes it.
+admin-block-already = { $user } is already blocked. Nothing was changed.
+admin-unblock-done = 🔓 { $user } is unblocked and can order again.
+admin-unblock-already = { $user } is not blocked. Nothing was changed.

@@ -31,4 +31,7 @@ cmd-deduct = Admin: remove credits
 cmd-user = Admin: look up a user
 cmd-refund = Admin: refund a Stars payment
 cmd-stats = Admin: statistics
+cmd-audit = Admin: moderation refusals and blocks
+cmd-block = Admin: block a user from ordering
+cmd-unblock = Admin: unblock a user
 language-name = 🇬🇧 English

@@ -104,3 +104,105 @@ wizard-enter-seed = 🎲 Send a seed: a whole number. The same seed with the sam
 wizard-seed-random = 🎲 Random
 error-enhance-prompt-unsupported = { $model } cannot improve the description.
 error-translate-prompt-unsupported = { $model } cannot translate the description.
+# Variants: several videos of one request ordered at once, each priced, paid and delivered on its own.
+wizard-summary-variants = 🎞 Variants: { $count }
+wizard-summary-price-variants = Price: { $price } { $price ->
+        [one] credit
+       *[other] credits
+    } a video, { $total } { $total ->
+        [one] credit
+       *[other] credits
+    } for { $count } { $count ->
+        [one] video
+       *[other] videos
+    }
+wizard-variants-started = ✅ Ordered: { $count } { $count ->
+        [one] video
+       *[other] videos
+    } with { $model }, { $price } { $price ->
+        [one] credit
+       *[other] credits
+    } each, { $total } { $total ->
+        [one] credit
+       *[other] credits
+    } in all. Your balance: { $balance } { $balance ->
+        [one] credit
+       *[other] credits
+    }.
+    I'll send each video here as soon as it is ready.
+wizard-variants-partial = ✅ Ordered { $placed } of { $count } { $count ->
+        [one] video
+       *[other] videos
+    } with { $model } for { $total } { $total ->
+        [one] credit
+       *[other] credits
+    }; the others could not be ordered:
+    { $reason }
+    Your balance: { $balance } { $balance ->
+        [one] credit
+       *[other] credits
+    }. I'll send each video here as soon as it is ready.
+wizard-variants-stars-hint = You can pay for these videos with Telegram Stars instead.
+wizard-variants-limit-active = At most { $limit } { $limit ->
+        [one] video
+       *[other] videos
+    } can be in progress at once: not enough room for { $count } { $count ->
+        [one] video
+       *[other] videos
+    } now. Choose fewer variants, or wait until one is ready.
+wizard-variants-limit-rate = You can order at most { $limit } { $limit ->
+        [one] video
+       *[other] videos
+    } a minute: not enough for { $count } { $count ->
+        [one] video
+       *[other] videos
+    } now. Choose fewer variants, or wait a moment.
+error-variants-count = The number of variants must be from 1 to { $max }.
+invoice-variants-title = { $count } { $count ->
+        [one] video
+       *[other] videos
+    }: { $credits } { $credits ->
+        [one] credit
+       *[other] credits
+    }
+invoice-variants-description = { $count } { $count ->
+        [one] video
+       *[other] videos
+    } with { $model }: { $credits } { $credits ->
+        [one] credit
+       *[other] credits
+    } in all, paid with { $stars } { $stars ->
+        [one] Star
+       *[other] Stars
+    }. They start as soon as the payment arrives.
+payment-variants-started = ✅ Payment received: { $credits } { $credits ->
+        [one] credit
+       *[other] credits
+    }, and your { $count } { $count ->
+        [one] video is
+       *[other] videos are
+    } ordered. Your balance: { $balance } { $balance ->
+        [one] credit
+       *[other] credits
+    }. I'll send each video here as soon as it is ready.
+payment-variants-partial = ✅ Payment received: { $credits } { $credits ->
+        [one] credit
+       *[other] credits
+    } added. { $placed } of { $count } { $count ->
+        [one] video is
+       *[other] videos are
+    } ordered; the others could not be:
+    { $reason }
+    Their credits stay on your balance ({ $balance } { $balance ->
+        [one] credit
+       *[other] credits
+    }).
+payment-variants-not-started = ✅ Payment received: { $credits } { $credits ->
+        [one] credit
+       *[other] credits
+    } added, but the videos could not be ordered:
+    { $reason }
+    The credits stay on your balance ({ $balance } { $balance ->
+        [one] credit
+       *[other] credits
+    }). Send /generate to try again.

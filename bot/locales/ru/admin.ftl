@@ -191,3 +191,30 @@ refund-notice = ⭐ Ваш платёж на { $stars } { $stars ->
         [many] кредитов
        *[other] кредита
     }.
+admin-stats-health = 🩺 Маршруты сейчас, в этом процессе (последних результатов на маршрут: { $window }):
+admin-stats-health-none = • результатов пока нет
+admin-stats-route = • { $provider } · { $route }: успешно { $videos } из { $outcomes } ({ $share } %), медиана времени до видео { $median }{ $state ->
+        [cooling] , ❄️ пауза до { $until } UTC
+        [retrying] , 🔁 пауза закончилась: пробуем снова
+       *[ok] {""}
+    }
+# Модерация: журнал (/audit) и блокировки (/block, /unblock).
+admin-audit-usage = Формат: /audit [id пользователя или @username]
+admin-audit-title = 🛡 Журнал модерации, сначала новые:
+admin-audit-title-user = 🛡 Журнал модерации для { $user }, сначала новые:
+admin-audit-empty = 🛡 Записей модерации нет.
+admin-audit-refusal = • { $date } · пользователь { $user } · { $source ->
+        [api] API модерации
+       *[list] список слов
+    } · { moderation-category }
+    { $reason }
+    «{ $prompt }»
+admin-audit-block = • { $date } · пользователь { $user } · 🔒 заблокирован администратором { $admin }
+admin-audit-unblock = • { $date } · пользователь { $user } · 🔓 разблокирован администратором { $admin }
+admin-audit-more = … более старые записи не показаны.
+admin-block-usage = Формат: /block <id пользователя или @username> [причина]
+admin-unblock-usage = Формат: /unblock <id пользователя или @username>
+admin-block-done = 🔒 { $user } заблокирован: его заказы отклоняются до списания. Баланс и видео в работе остаются как есть. Отменить: /unblock { $id }
+admin-block-already = { $user } уже заблокирован. Ничего не изменено.
+admin-unblock-done = 🔓 { $user } разблокирован и снова может заказывать видео.
+admin-unblock-already = { $user } не заблокирован. Ничего не изменено.

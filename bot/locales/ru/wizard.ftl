@@ -111,3 +111,104 @@ wizard-enter-seed = 🎲 Отправьте сид — целое число. С
 wizard-seed-random = 🎲 Случайный
 error-enhance-prompt-unsupported = { $model } не умеет улучшать описание.
 error-translate-prompt-unsupported = { $model } не умеет переводить описание.
+# Варианты: несколько видео по одному запросу сразу, у каждого своя цена, оплата и доставка.
+wizard-summary-variants = 🎞 Варианты: { $count }
+wizard-summary-price-variants = Цена: { $price } { $price ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    } за видео, { $total } { $total ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    } за { $count } видео
+wizard-variants-started = ✅ Заказано { $count } видео ({ $model }): { $price } { $price ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    } за каждое, всего { $total } { $total ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }. Ваш баланс: { $balance } { $balance ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }.
+    Пришлю каждое видео сюда, как только оно будет готово.
+wizard-variants-partial = ✅ Заказано { $placed } из { $count } видео ({ $model }) на { $total } { $total ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }; остальные заказать не удалось:
+    { $reason }
+    Ваш баланс: { $balance } { $balance ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }. Пришлю каждое видео сюда, как только оно будет готово.
+wizard-variants-stars-hint = Эти видео можно оплатить и звёздами Telegram.
+wizard-variants-limit-active = Одновременно в работе может быть не больше { $limit } видео — для { $count } видео сейчас нет места. Выберите меньше вариантов или дождитесь, пока одно из видео будет готово.
+wizard-variants-limit-rate = Можно заказать не больше { $limit } видео в минуту — { $count } видео сейчас не поместятся. Выберите меньше вариантов или подождите немного.
+error-variants-count = Число вариантов должно быть от 1 до { $max }.
+invoice-variants-title = { $count } видео: { $credits } { $credits ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }
+invoice-variants-description = { $count } видео с моделью { $model }: всего { $credits } { $credits ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }. Стоимость: { $stars } { $stars ->
+        [one] звезда
+        [few] звезды
+        [many] звёзд
+       *[other] звезды
+    } Telegram. Видео начнут создаваться сразу после оплаты.
+payment-variants-started = ✅ Оплата получена: { $credits } { $credits ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }, заказано { $count } видео. Ваш баланс: { $balance } { $balance ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }. Пришлю каждое видео сюда, как только оно будет готово.
+payment-variants-partial = ✅ Оплата получена: { $credits ->
+        [one] начислен { $credits } кредит
+        [few] начислено { $credits } кредита
+        [many] начислено { $credits } кредитов
+       *[other] начислено { $credits } кредита
+    }. Заказано { $placed } из { $count } видео, остальные заказать не удалось:
+    { $reason }
+    Их кредиты остаются на балансе ({ $balance } { $balance ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }).
+payment-variants-not-started = ✅ Оплата получена: { $credits ->
+        [one] начислен { $credits } кредит
+        [few] начислено { $credits } кредита
+        [many] начислено { $credits } кредитов
+       *[other] начислено { $credits } кредита
+    }, но заказать эти видео не удалось:
+    { $reason }
+    Кредиты остаются на балансе ({ $balance } { $balance ->
+        [one] кредит
+        [few] кредита
+        [many] кредитов
+       *[other] кредита
+    }). Отправьте /generate, чтобы попробовать снова.

@@ -58,3 +58,30 @@ refund-notice = ⭐ 您支付的 { $stars } 颗星星已退款。{ $debited ->
     [0] 未收回积分。
    *[other] 已收回 { $debited } 积分。
 }当前余额：{ $balance } 积分。
+admin-stats-health = 🩺 本进程中各线路的当前状态（每条线路保留的最近结果数：{ $window }）：
+admin-stats-health-none = • 暂无结果
+admin-stats-route = • { $provider } · { $route }：{ $outcomes } 次中 { $videos } 次生成了视频（{ $share }%），生成视频用时中位数 { $median }{ $state ->
+    [cooling] ，❄️ 暂停至 { $until } UTC
+    [retrying] ，🔁 暂停已结束：正在重试
+   *[ok] {""}
+}
+# 内容审核：审核记录（/audit）与封禁（/block、/unblock）。
+admin-audit-usage = 用法：/audit [用户 id 或 @用户名]
+admin-audit-title = 🛡 审核记录（最新的在前）：
+admin-audit-title-user = 🛡 { $user } 的审核记录（最新的在前）：
+admin-audit-empty = 🛡 暂无审核记录。
+admin-audit-refusal = • { $date } · 用户 { $user } · { $source ->
+        [api] 审核 API
+       *[list] 词语列表
+    } · { moderation-category }
+    { $reason }
+    “{ $prompt }”
+admin-audit-block = • { $date } · 用户 { $user } · 🔒 被管理员 { $admin } 封禁
+admin-audit-unblock = • { $date } · 用户 { $user } · 🔓 被管理员 { $admin } 解封
+admin-audit-more = … 更早的记录未显示。
+admin-block-usage = 用法：/block <用户 id 或 @用户名> [原因]
+admin-unblock-usage = 用法：/unblock <用户 id 或 @用户名>
+admin-block-done = 🔒 已封禁 { $user }：其订单会在扣费前被拒绝。余额和正在生成的视频保持不变。撤销：/unblock { $id }
+admin-block-already = { $user } 已被封禁。未做任何更改。
+admin-unblock-done = 🔓 已解封 { $user }，可以重新订购视频。
+admin-unblock-already = { $user } 未被封禁。未做任何更改。

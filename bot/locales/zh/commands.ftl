@@ -31,4 +31,7 @@ cmd-deduct = 管理员：扣除积分
 cmd-user = 管理员：查询用户
 cmd-refund = 管理员：退还星星付款
 cmd-stats = 管理员：统计
+cmd-audit = 管理员：审核拒绝与封禁记录
+cmd-block = 管理员：禁止用户下单
+cmd-unblock = 管理员：解除禁止
 language-name = 🇨🇳 中文

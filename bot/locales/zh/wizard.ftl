@@ -74,3 +74,24 @@ wizard-enter-seed = 🎲 请发送随机种子：一个整数。相同的种子�
 wizard-seed-random = 🎲 随机
 error-enhance-prompt-unsupported = { $model } 不支持优化描述。
 error-translate-prompt-unsupported = { $model } 不支持翻译描述。
+# 多个版本：同一请求一次下单多个视频，每个视频单独计价、付款和发送。
+wizard-summary-variants = 🎞 版本数：{ $count }
+wizard-summary-price-variants = 价格：每个视频 { $price } 积分，{ $count } 个视频共 { $total } 积分
+wizard-variants-started = ✅ 已下单：{ $model }，{ $count } 个视频，每个 { $price } 积分，共 { $total } 积分。您的余额：{ $balance } 积分。
+    每个视频完成后我会立即发送到这里。
+wizard-variants-partial = ✅ 已下单 { $count } 个视频中的 { $placed } 个（{ $model }），共 { $total } 积分；其余的无法下单：
+    { $reason }
+    您的余额：{ $balance } 积分。每个视频完成后我会立即发送到这里。
+wizard-variants-stars-hint = 您也可以使用 Telegram 星星支付这些视频。
+wizard-variants-limit-active = 最多可同时生成 { $limit } 个视频，现在无法再容纳 { $count } 个视频。请选择更少的版本，或等待其中一个完成。
+wizard-variants-limit-rate = 每分钟最多可下单 { $limit } 个视频，现在无法再下单 { $count } 个视频。请选择更少的版本，或稍候再试。
+error-variants-count = 版本数必须在 1 到 { $max } 之间。
+invoice-variants-title = { $count } 个视频：{ $credits } 积分
+invoice-variants-description = 使用 { $model } 生成 { $count } 个视频：共 { $credits } 积分，使用 { $stars } 颗 Telegram 星星支付。付款到账后立即开始生成。
+payment-variants-started = ✅ 已收到付款：{ $credits } 积分，{ $count } 个视频已下单。您的余额：{ $balance } 积分。每个视频完成后我会立即发送到这里。
+payment-variants-partial = ✅ 已收到付款：已添加 { $credits } 积分。{ $count } 个视频中已下单 { $placed } 个，其余的无法下单：
+    { $reason }
+    未使用的积分保留在您的余额中（{ $balance } 积分）。
+payment-variants-not-started = ✅ 已收到付款：已添加 { $credits } 积分，但无法下单这些视频：
+    { $reason }
+    积分保留在您的余额中（{ $balance } 积分）。发送 /generate 即可重试。
