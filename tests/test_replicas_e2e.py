@@ -53,6 +53,9 @@ SECRET = "replicas-webhook-secret_0123456789"
 #: A bot process needs seconds of CPU to start (aiogram's models), far longer on a loaded machine.
 START_SECONDS = 60
 STEP_SECONDS = 30
+#: A replica's own shutdown may take its two grace periods (10 s for answered updates, 10 s for the
+#: poller's work in flight) before it exits; on a loaded machine, more: the deadline for its exit.
+STOP_SECONDS = 90
 POLL_INTERVAL = 0.5
 #: Users of the main scenario: credits, Stars, a refused prompt (refund), and one who starts while a
 #: replica is down.
@@ -117,7 +120,7 @@ class Replica:
     async def stop(self, signum: signal.Signals) -> int:
         assert self.process is not None
         self.process.send_signal(signum)
-        code = await asyncio.wait_for(self.process.wait(), timeout=STEP_SECONDS)
+        code = await asyncio.wait_for(self.process.wait(), timeout=STOP_SECONDS)
         await self.outputs[-1].finish()
         return code
 
