@@ -82,6 +82,25 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+#: What file hosts answer a result URL whose signature or retention ran out.
+EXPIRED_STATUSES = frozenset({403, 404, 410})
+
+
+def download_error(
+    provider: str, response: HttpResponse, *, expired: frozenset[int] = EXPIRED_STATUSES
+) -> ProviderError:
+    """A failed result download: one of the `expired` statuses means the file is gone for good
+    (NotFoundError "expired"), anything else is mapped as any HTTP failure."""
+    if response.status in expired:
+        return NotFoundError(
+            f"the result URL has expired (HTTP {response.status})",
+            provider=provider,
+            http_status=response.status,
+            code="expired",
+        )
+    return default_error(provider, response)
+
+
 def default_error(provider: str, response: HttpResponse) -> ProviderError:
     """Map an HTTP failure to a typed error; adapters refine this with the provider's own codes."""
     body = response.json()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from services.http import HttpResponse, ProviderHttp, default_error
+from services.http import EXPIRED_STATUSES, HttpResponse, ProviderHttp, download_error
 from services.providers.base import (
     CallbackEvent,
     CallbackRejected,
@@ -322,14 +322,7 @@ def classify(response: HttpResponse) -> ProviderError:
 
 def classify_download(response: HttpResponse) -> ProviderError:
     """A presigned URL past its 24 h answers 403 (or 404/410): the file is gone."""
-    if response.status in (401, 403, 404, 410):
-        return NotFoundError(
-            f"the result URL has expired (HTTP {response.status})",
-            provider=NAME,
-            code="expired",
-            http_status=response.status,
-        )
-    return default_error(NAME, response)
+    return download_error(NAME, response, expired=EXPIRED_STATUSES | {401})
 
 
 def parse_created(payload: Any) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
-from services.http import HttpResponse, ProviderHttp, default_error
+from services.http import HttpResponse, ProviderHttp, default_error, download_error
 from services.providers.base import (
     ContentPolicyError,
     InputImage,
@@ -397,14 +397,7 @@ def classify(response: HttpResponse) -> ProviderError:
 
 def classify_download(response: HttpResponse) -> ProviderError:
     """The OSS URL answers 403 ("Request has expired") or 404 once its signature's 24 h are over."""
-    if response.status in (403, 404, 410):
-        return NotFoundError(
-            f"the result URL has expired (HTTP {response.status})",
-            provider=NAME,
-            http_status=response.status,
-            code="expired",
-        )
-    return default_error(NAME, response)
+    return download_error(NAME, response)
 
 
 # ------------------------------------------------------------------------------------ response parsing

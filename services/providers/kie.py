@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from pydantic import AnyHttpUrl
 
-from services.http import HttpResponse, ProviderHttp, default_error
+from services.http import HttpResponse, ProviderHttp, default_error, download_error
 from services.providers.base import (
     CallbackEvent,
     CallbackRejected,
@@ -195,14 +195,7 @@ def classify(response: HttpResponse) -> ProviderError:
 
 def classify_download(response: HttpResponse) -> ProviderError:
     """The file host answers an expired result URL with a bare 403/404/410: the video is gone."""
-    if response.status in (403, 404, 410):
-        return NotFoundError(
-            f"the result URL has expired (HTTP {response.status})",
-            provider=NAME,
-            http_status=response.status,
-            code="expired",
-        )
-    return default_error(NAME, response)
+    return download_error(NAME, response)
 
 
 # ------------------------------------------------------------------------------------- request building

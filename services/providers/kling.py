@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-from services.http import HttpResponse, ProviderHttp, default_error
+from services.http import HttpResponse, ProviderHttp, default_error, download_error
 from services.media import to_jpeg_or_png
 from services.providers.base import (
     CallbackEvent,
@@ -264,14 +264,7 @@ def classify(response: HttpResponse) -> ProviderError:
 
 def classify_download(response: HttpResponse) -> ProviderError:
     """Results are deleted after 30 days: the file host then answers 403/404/410."""
-    if response.status in (403, 404, 410):
-        return NotFoundError(
-            f"the result URL has expired (HTTP {response.status})",
-            provider=NAME,
-            http_status=response.status,
-            code="expired",
-        )
-    return default_error(NAME, response)
+    return download_error(NAME, response)
 
 
 def redact(error: ProviderError, secrets: tuple[str, ...]) -> ProviderError:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from services.http import HttpResponse, ProviderHttp, default_error
+from services.http import EXPIRED_STATUSES, HttpResponse, ProviderHttp, download_error
 from services.providers.base import (
     ContentPolicyError,
     InputImage,
@@ -461,14 +461,7 @@ def classify(response: HttpResponse) -> ProviderError:
 
 def classify_download(response: HttpResponse) -> ProviderError:
     """The CDN answers an expired signed URL with 401/403/404/410: the file is gone."""
-    if response.status in (401, 403, 404, 410):
-        return NotFoundError(
-            f"the result URL has expired (HTTP {response.status})",
-            provider=NAME,
-            http_status=response.status,
-            code="expired",
-        )
-    return default_error(NAME, response)
+    return download_error(NAME, response, expired=EXPIRED_STATUSES | {401})
 
 
 # ------------------------------------------------------------------------------------------- adapter
